@@ -1,0 +1,130 @@
+"""What every provider does around a call: retries, timing, metrics, and stream semantics.
+
+Providers only translate. They hand ``CallRunner`` one function that makes a single
+attempt (given the seconds left before the retry deadline) and get back the answer, with
+the retry loop and the counters applied the same way for every provider and transport.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Generator, Iterator
+
+import attrs
+
+from obra_llm.errors import LLMException, LLMTimeoutException
+from obra_llm.metrics import Metrics
+from obra_llm.retry import RetryManager, RetryPolicy
+
+__all__ = ["CallRunner", "Completion", "StreamEnd"]
+
+
+@attrs.frozen
+class Completion:
+    """One whole answer and what it cost."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    stop_reason: str | None = None
+
+
+@attrs.frozen
+class StreamEnd:
+    """The last item of a provider's stream: usage and why generation stopped."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    stop_reason: str | None = None
+
+
+#: A provider's stream: text pieces, then at most one ``StreamEnd``.
+StreamItems = Generator["str | StreamEnd", None, None]
+
+
+class CallRunner:
+    """Applies the retry policy and records metrics for one provider instance (thread-safe)."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self.metrics = Metrics()
+        self.retry = RetryManager(policy, clock=clock, sleep=sleep, draw=draw, on_retry=self._count_retry)
+        self._clock = clock
+
+    def complete(self, attempt: Callable[[float], Completion]) -> Completion:
+        """Run ``attempt(seconds_left)`` under the retry policy; count the call once."""
+        started = self._clock()
+        try:
+            result = self.retry.execute(attempt)
+        except Exception as error:
+            self._record_failure(started, error)
+            raise
+        self.metrics.record_call(
+            latency_ms=self._elapsed_ms(started),
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
+        )
+        return result
+
+    def stream(self, open_stream: Callable[[float], StreamItems]) -> Iterator[str]:
+        """Yield text pieces from ``open_stream(seconds_left)``.
+
+        Opening the stream and reading its first item are retried as one attempt; once a
+        piece has reached the caller, a failure is raised, never retried (the caller has
+        already seen part of an answer). A stream the caller abandons counts as a call,
+        not an error; its underlying response is closed either way.
+        """
+        started = self._clock()
+        items: StreamItems | None = None
+        end = StreamEnd()
+        try:
+            items, first = self.retry.execute(lambda left: _open_and_peek(open_stream, left))
+            while first is not None:
+                if isinstance(first, StreamEnd):
+                    end = first
+                elif first:
+                    yield first
+                first = next(items, None)
+        except GeneratorExit:
+            self.metrics.record_call(latency_ms=self._elapsed_ms(started))
+            raise
+        except Exception as error:
+            self._record_failure(started, error)
+            raise
+        finally:
+            if items is not None:
+                items.close()
+        self.metrics.record_call(
+            latency_ms=self._elapsed_ms(started),
+            prompt_tokens=end.prompt_tokens,
+            completion_tokens=end.completion_tokens,
+        )
+
+    def _record_failure(self, started: float, error: BaseException) -> None:
+        self.metrics.record_call(
+            latency_ms=self._elapsed_ms(started),
+            failed=True,
+            timed_out=isinstance(error, LLMTimeoutException),
+        )
+
+    def _elapsed_ms(self, started: float) -> float:
+        return (self._clock() - started) * 1000.0
+
+    def _count_retry(self, error: LLMException, retries: int, delay: float) -> None:
+        self.metrics.record_retry()
+
+
+def _open_and_peek(open_stream: Callable[[float], StreamItems], left: float) -> tuple[StreamItems, str | StreamEnd | None]:
+    items = open_stream(left)
+    try:
+        return items, next(items, None)
+    except BaseException:
+        items.close()
+        raise

@@ -1,0 +1,36 @@
+"""Settings shared by every provider; each provider module extends ``CommonSettings``."""
+
+from __future__ import annotations
+
+import attrs
+
+from obra_llm.config.constraints import at_least, between, greater_than
+
+__all__ = ["CommonSettings", "RetrySettings"]
+
+
+@attrs.frozen(kw_only=True)
+class RetrySettings:
+    """The retry keys (seed names kept): attempts in all, backoff, and the total deadline.
+
+    ``retry_attempts`` counts every attempt, the first included: 1 means never retry.
+    ``retry_after_max`` is the longest wait a server may ask for; asking for more fails fast.
+    """
+
+    retry_attempts: int = attrs.field(default=3, metadata=at_least(1))
+    retry_backoff_base: float = attrs.field(default=0.5, metadata=at_least(0))
+    retry_backoff_max: float = attrs.field(default=8.0, metadata=at_least(0))
+    retry_deadline: float = attrs.field(default=60.0, metadata=greater_than(0))
+    retry_after_max: float = attrs.field(default=60.0, metadata=at_least(0))
+
+
+@attrs.frozen(kw_only=True)
+class CommonSettings(RetrySettings):
+    """Keys every provider accepts. ``temperature``'s range is narrowed where a provider needs it."""
+
+    type: str = ""
+    model: str
+    timeout: float = attrs.field(default=120.0, metadata=greater_than(0))
+    temperature: float | None = attrs.field(default=None, metadata=between(0, 2))
+    max_tokens: int | None = attrs.field(default=None, metadata=at_least(1))
+    system: str | None = None

@@ -1,0 +1,67 @@
+"""Checks on per-call options (``generate(prompt, **options)``), shared by every provider.
+
+An option a provider cannot honour is rejected with a message naming it, never dropped:
+a validator that silently ignored ``stop`` would score different text than it was asked to.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from typing import Any, cast
+
+from obra_llm.errors import ConfigError
+from obra_llm.protocol import GenerateOptions
+
+__all__ = ["ALL_OPTIONS", "validate_options"]
+
+ALL_OPTIONS: frozenset[str] = frozenset(GenerateOptions.__annotations__)
+
+
+def validate_options(
+    options: Mapping[str, Any],
+    *,
+    provider: str,
+    supported: Collection[str] = ALL_OPTIONS,
+    temperature_range: tuple[float, float] = (0.0, 2.0),
+    max_stop: int | None = None,
+) -> GenerateOptions:
+    """Return ``options`` unchanged when valid; raise one ``ConfigError`` listing every problem."""
+    problems: list[str] = []
+    for name, value in options.items():
+        if name not in ALL_OPTIONS:
+            problems.append(f"unknown option {name!r}; generate() accepts {sorted(ALL_OPTIONS)}")
+        elif name not in supported:
+            problems.append(f"option {name!r} is not supported by {provider}; it accepts {sorted(supported)}")
+        else:
+            problem = _check(name, value, temperature_range, max_stop)
+            if problem:
+                problems.append(problem)
+    if problems:
+        msg = f"invalid options for {provider}.generate(): " + "; ".join(problems)
+        raise ConfigError(msg, problems=problems)
+    return cast("GenerateOptions", options)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check(name: str, value: Any, temperature_range: tuple[float, float], max_stop: int | None) -> str | None:
+    low, high = temperature_range
+    if name == "temperature" and not (_is_number(value) and low <= value <= high):
+        return f"temperature={value!r} must be a number from {low:g} to {high:g}"
+    if name == "max_tokens" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return f"max_tokens={value!r} must be a whole number >= 1"
+    if name == "timeout" and not (_is_number(value) and value > 0):
+        return f"timeout={value!r} must be a number of seconds > 0"
+    if name == "seed" and not (isinstance(value, int) and not isinstance(value, bool)):
+        return f"seed={value!r} must be a whole number"
+    if name == "system" and not isinstance(value, str):
+        return f"system must be a string, not {type(value).__name__}"
+    if name == "stop":
+        if not isinstance(value, list | tuple) or not all(isinstance(item, str) and item for item in value):
+            return f"stop={value!r} must be a list of non-empty strings"
+        if max_stop is not None and len(value) > max_stop:
+            return f"stop has {len(value)} sequences; at most {max_stop} are allowed"
+    return None

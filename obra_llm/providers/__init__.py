@@ -1,0 +1,1 @@
+"""One module per provider; each only translates between the Protocol and one wire format."""

@@ -1,0 +1,72 @@
+"""``REGISTRY``: the explicit, frozen map of provider types, and ``create_llm``.
+
+Built once at import from a literal mapping: no decorators, no import-time side effects,
+no global mutation. To add a provider without editing obra_llm, pass your own mapping:
+``create_llm(config, registry=REGISTRY | {"mine": MyLLM})``.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from typing import Any
+
+from obra_llm.config.convert import parse_settings
+from obra_llm.errors import ConfigError, PluginNotFoundError
+from obra_llm.protocol import LLMPlugin
+from obra_llm.providers.ollama import OllamaLLM
+
+__all__ = ["DEFAULT_TYPE", "REGISTRY", "create_llm", "lookup", "validate_config"]
+
+#: The type used when a config names none: the orchestrator's original local Ollama/Qwen.
+DEFAULT_TYPE = "ollama"
+
+REGISTRY: Mapping[str, type[LLMPlugin]] = types.MappingProxyType(
+    {
+        "ollama": OllamaLLM,
+    }
+)
+
+
+def lookup(llm_type: str, registry: Mapping[str, type[LLMPlugin]] = REGISTRY) -> type[LLMPlugin]:
+    """The provider class registered as ``llm_type``, or ``PluginNotFoundError`` listing the choices."""
+    try:
+        return registry[llm_type]
+    except (KeyError, TypeError):
+        raise PluginNotFoundError(str(llm_type), sorted(registry)) from None
+
+
+def create_llm(config: Mapping[str, Any], *, registry: Mapping[str, type[LLMPlugin]] = REGISTRY) -> LLMPlugin:
+    """Construct and initialize the provider ``config["type"]`` names (default ``ollama``).
+
+    This is the orchestrator's ``_initialize_llm`` in one call. The legacy ``api_url`` key
+    is mapped to ``endpoint`` when ``endpoint`` is absent, as the orchestrator always did.
+    """
+    settings = _as_dict(config)
+    if "api_url" in settings and "endpoint" not in settings:
+        settings["endpoint"] = settings["api_url"]
+    llm = lookup(settings.get("type") or DEFAULT_TYPE, registry)()
+    llm.initialize(settings)
+    return llm
+
+
+def validate_config(
+    config: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    registry: Mapping[str, type[LLMPlugin]] = REGISTRY,
+) -> None:
+    """Check ``config`` against its provider's settings without constructing anything."""
+    llm_type = config.get("type") or DEFAULT_TYPE
+    provider = lookup(llm_type, registry)
+    settings_type = getattr(provider, "settings_type", None)
+    if settings_type is not None:
+        parse_settings(settings_type, config, provider=str(llm_type), source=source)
+
+
+def _as_dict(config: object) -> dict[str, Any]:
+    """A copy of ``config``, which untyped callers may pass as anything."""
+    if not isinstance(config, Mapping):
+        msg = f"the llm configuration must be a mapping of keys to values, not {type(config).__name__}"
+        raise ConfigError(msg)
+    return dict(config)

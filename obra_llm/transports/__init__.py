@@ -1,0 +1,1 @@
+"""Transports: how bytes reach an LLM. They know nothing about providers."""

@@ -1,0 +1,124 @@
+"""The one NDJSON reader and the one SSE reader, over byte chunks split anywhere.
+
+Pure functions over ``Iterable[bytes]``: a chunk may end inside a line, inside a ``\\r\\n``
+pair or inside a multi-byte UTF-8 character, and the output is the same as for one
+big chunk. Corrupt input raises ``LLMResponseException``, never anything else.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Generator, Iterable, Iterator
+from typing import Any
+
+import attrs
+
+from obra_llm.errors import LLMResponseException
+
+__all__ = ["MAX_LINE_CHARS", "SSEEvent", "iter_lines", "iter_ndjson", "iter_sse"]
+
+#: A line longer than this is corrupt input, not an answer: it would otherwise grow unbounded.
+MAX_LINE_CHARS = 64 * 1024 * 1024
+
+
+@attrs.frozen
+class SSEEvent:
+    """One server-sent event: its ``event`` name (``message`` when absent) and ``data``."""
+
+    data: str
+    event: str = "message"
+    id: str | None = None
+
+
+def iter_lines(chunks: Iterable[bytes], *, max_line_chars: int = MAX_LINE_CHARS) -> Iterator[str]:
+    """Decode UTF-8 incrementally and yield lines ended by ``\\n``, ``\\r\\n`` or ``\\r``.
+
+    The last line is yielded even without a terminator. Line endings are not included.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    try:
+        for chunk in chunks:
+            pending += decoder.decode(chunk)
+            pending = yield from _complete_lines(pending, final=False)
+            if len(pending) > max_line_chars:
+                msg = f"a line of the response exceeds {max_line_chars} characters"
+                raise LLMResponseException(msg)
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as error:
+        msg = f"the response is not valid UTF-8 ({error.reason} at byte {error.start} of a chunk)"
+        raise LLMResponseException(msg) from error
+    rest = yield from _complete_lines(pending, final=True)
+    if rest:
+        yield rest
+
+
+def _complete_lines(text: str, *, final: bool) -> Generator[str, None, str]:
+    """Yield every terminated line of ``text``; return what is left (an unfinished line).
+
+    A trailing ``\\r`` is held back unless ``final``: the next chunk may start with ``\\n``.
+    """
+    start = 0
+    size = len(text)
+    while True:
+        newline = text.find("\n", start)
+        carriage = text.find("\r", start, newline if newline >= 0 else size)
+        if carriage >= 0:
+            if carriage == size - 1 and not final:
+                break
+            yield text[start:carriage]
+            start = carriage + 2 if text.startswith("\n", carriage + 1) else carriage + 1
+        elif newline >= 0:
+            yield text[start:newline]
+            start = newline + 1
+        else:
+            break
+    return text[start:]
+
+
+def iter_ndjson(chunks: Iterable[bytes]) -> Iterator[Any]:
+    """Yield one parsed JSON value per non-blank line."""
+    for line in iter_lines(chunks):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except ValueError as error:
+            msg = f"the stream holds a line that is not JSON: {_excerpt(line)}"
+            raise LLMResponseException(msg) from error
+
+
+def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
+    """Yield server-sent events as the WHATWG spec frames them.
+
+    Blank lines dispatch; ``data`` lines join with ``\\n``; comments (``:``) and unknown
+    fields are ignored; one space after the colon is dropped. A final event without its
+    blank line is still dispatched, since some servers close right after the last one.
+    """
+    data: list[str] = []
+    event = ""
+    event_id: str | None = None
+    for line in iter_lines(chunks):
+        if not line:
+            if data:
+                yield SSEEvent(data="\n".join(data), event=event or "message", id=event_id)
+            data, event = [], ""
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+        elif name == "id":
+            event_id = value
+    if data:
+        yield SSEEvent(data="\n".join(data), event=event or "message", id=event_id)
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")

@@ -1,0 +1,184 @@
+"""The HTTP seam shared by every HTTP provider: client, error translation, retry hints.
+
+Providers build requests and parse bodies; everything about sockets, timeouts, statuses
+and ``Retry-After`` is decided here, once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from obra_llm.errors import (
+    AuthenticationError,
+    LLMConnectionException,
+    LLMException,
+    LLMResponseException,
+    LLMTimeoutException,
+    RateLimitError,
+)
+
+__all__ = [
+    "build_client",
+    "error_for_status",
+    "parse_retry_after",
+    "read_error_detail",
+    "redactor",
+    "translate_transport_errors",
+]
+
+#: Statuses worth retrying, as the OpenAI and Anthropic SDKs decide (529 is >= 500).
+_RETRYABLE_STATUSES = frozenset({408, 409, 429})
+_MASK = "**********"
+
+
+def build_client(
+    *,
+    base_url: str,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """One pooled, thread-safe client per provider instance.
+
+    The connect timeout is capped at 10 s so that a dead host fails fast even when the
+    read timeout is generous (a 32B model may think for minutes before the first token).
+    """
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        headers=dict(headers or {}),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        transport=transport,
+        follow_redirects=False,
+    )
+
+
+def redactor(*secrets: str | None) -> Callable[[str], str]:
+    """A function that masks every given secret (and nothing else) in a text."""
+    values = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+
+    def redact(text: str) -> str:
+        for value in values:
+            text = text.replace(value, _MASK)
+        return text
+
+    return redact
+
+
+@contextmanager
+def translate_transport_errors(provider: str, *, target: str, timeout: float) -> Iterator[None]:
+    """Turn every ``httpx`` failure into the matching ``LLMException``, keeping the cause.
+
+    ``target`` names what was being reached (a URL without secrets) for the message.
+    """
+    try:
+        yield
+    except httpx.TimeoutException as error:
+        msg = f"no answer from {target} within {timeout:g} s ({type(error).__name__})"
+        raise LLMTimeoutException(msg, provider=provider) from error
+    except httpx.ConnectError as error:
+        msg = f"cannot connect to {target}: {str(error) or type(error).__name__}; is the server running?"
+        raise LLMConnectionException(msg, provider=provider) from error
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
+        msg = f"cannot use URL {target}: {error}"
+        raise LLMConnectionException(msg, provider=provider, retryable=False) from error
+    except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as error:
+        msg = f"connection to {target} broke: {str(error) or type(error).__name__}"
+        raise LLMConnectionException(msg, provider=provider) from error
+    except (httpx.DecodingError, httpx.TooManyRedirects, httpx.LocalProtocolError) as error:
+        msg = f"unusable response from {target}: {str(error) or type(error).__name__}"
+        raise LLMResponseException(msg, provider=provider) from error
+    except (httpx.HTTPError, httpx.StreamError, httpx.CookieConflict) as error:
+        msg = f"request to {target} failed: {str(error) or type(error).__name__}"
+        raise LLMConnectionException(msg, provider=provider) from error
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds the server asked us to wait: ``retry-after-ms``, then ``retry-after``.
+
+    ``retry-after`` may be seconds or an HTTP date. Unparseable or negative hints are
+    ignored (``None``), as the OpenAI and Anthropic SDKs do.
+    """
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            value = float(milliseconds) / 1000.0
+        except ValueError:
+            value = -1.0
+        if value >= 0:
+            return value
+    header = headers.get("retry-after")
+    if header is None:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - now()
+        return max(seconds, 0.0)
+    return seconds if seconds >= 0 else None
+
+
+def error_for_status(
+    response: httpx.Response,
+    *,
+    provider: str,
+    detail: str,
+    kind: type[LLMException] | None = None,
+    retryable: bool | None = None,
+    retry_after: float | None = None,
+) -> LLMException:
+    """The exception for a non-2xx ``response``; providers may override kind and retryability.
+
+    The default classes: 401/403 authentication (not retried); 429 rate limit, 408, 409 and
+    5xx retried; any other status a non-retried response error. ``x-should-retry`` from the
+    server overrides the default, and a provider's explicit ``retryable`` overrides both.
+    """
+    status = response.status_code
+    default_kind, default_retryable = _classify(status)
+    should_retry = response.headers.get("x-should-retry", "").lower()
+    if should_retry in ("true", "false"):
+        default_retryable = should_retry == "true"
+    hint = retry_after if retry_after is not None else parse_retry_after(response.headers)
+    reason = response.reason_phrase or "error"
+    msg = f"HTTP {status} {reason} from {response.request.url.path}: {detail}"
+    return (kind or default_kind)(
+        msg,
+        provider=provider,
+        status_code=status,
+        retryable=default_retryable if retryable is None else retryable,
+        retry_after=hint,
+    )
+
+
+def _classify(status: int) -> tuple[type[LLMException], bool]:
+    if status in (401, 403):
+        return AuthenticationError, False
+    if status == 429:
+        return RateLimitError, True
+    return LLMResponseException, status in _RETRYABLE_STATUSES or status >= 500
+
+
+def read_error_detail(response: httpx.Response, extract: Callable[[Any], str | None], redact: Callable[[str], str]) -> str:
+    """The error text from ``response``'s body via ``extract`` (on parsed JSON), else the raw text.
+
+    Reads the body first (it may be a streamed response), truncates, and redacts secrets.
+    """
+    raw = response.read().decode("utf-8", errors="replace")
+    text: str | None = None
+    try:
+        text = extract(response.json())
+    except ValueError:
+        text = None
+    detail = text if text else (raw.strip() or "(empty body)")
+    if len(detail) > 500:
+        detail = detail[:500] + "..."
+    return redact(detail)
