@@ -29,6 +29,8 @@ SettingsT = TypeVar("SettingsT", bound=attrs.AttrsInstance)
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
+_STR_OR_NUMBER_OR_NONE = str | float | None
+_STR_OR_NUMBER = (str | float, _STR_OR_NUMBER_OR_NONE)
 #: Keys a caller may pass that mean another key: legacy name -> current name.
 _LEGACY_KEYS = {"api_url": "endpoint"}
 
@@ -85,7 +87,9 @@ def _structure_secret(value: Any, _: Any) -> Secret:
     raise ValueError(msg)
 
 
-def _structure_str_or_number(value: Any, _: Any) -> str | float:
+def _structure_str_or_number(value: Any, kind: Any) -> str | float | None:
+    if value is None and kind == _STR_OR_NUMBER_OR_NONE:
+        return None
     if isinstance(value, str):
         return value
     return _structure_float(value, float)
@@ -98,7 +102,7 @@ def _make_converter() -> cattrs.Converter:
     made.register_structure_hook(bool, _structure_bool)
     made.register_structure_hook(str, _structure_str)
     made.register_structure_hook(Secret, _structure_secret)
-    made.register_structure_hook(str | float, _structure_str_or_number)
+    made.register_structure_hook_func(lambda kind: kind in _STR_OR_NUMBER, _structure_str_or_number)
     made.register_unstructure_hook(Secret, str)
     return made
 

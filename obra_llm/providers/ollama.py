@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, Literal, Unpack
+from typing import Any, ClassVar, Literal, Self, Unpack
 
 import attrs
 import httpx
@@ -23,6 +23,7 @@ from obra_llm.config.convert import parse_settings
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
+from obra_llm.metrics import Metrics
 from obra_llm.options import validate_options
 from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo
 from obra_llm.retry import RetryPolicy
@@ -190,18 +191,31 @@ class OllamaLLM:
     @property
     def metrics(self) -> MetricsSnapshot:
         """Counters since ``initialize``: calls, tokens, latency, errors, timeouts, retries."""
-        return self._ready()[2].metrics.snapshot()
+        return (self._runner.metrics if self._runner else Metrics()).snapshot()
 
     def estimate_tokens(self, text: str, /) -> int:
         """Offline tiktoken estimate; Qwen/Llama tokenizers are approximated with ``o200k_base``."""
         settings = self._settings
         return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
 
+    def close(self) -> None:
+        """Close the HTTP connection pool; the provider can be initialized again afterwards."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _ready(self) -> tuple[OllamaSettings, httpx.Client, CallRunner]:
         if self._settings is None or self._client is None or self._runner is None:
-            msg = "OllamaLLM is not initialized: call initialize(config) first"
+            state = "closed" if self._settings is not None else "not initialized"
+            msg = f"OllamaLLM is {state}: call initialize(config) first"
             raise RuntimeError(msg)
         return self._settings, self._client, self._runner
 

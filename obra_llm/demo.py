@@ -1,0 +1,112 @@
+"""``obra-llm demo``: the orchestrator's main job, offline, on the shipped recordings.
+
+The same quality-check prompt goes to every provider that has a demo recording, along
+the path production takes (config -> registry -> provider -> transport), with the
+transport replayed: HTTP through the provider's cassette, CLIs through their transcript.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
+from obra_llm.protocol import LLMPlugin
+from obra_llm.registry import REGISTRY, create_llm, lookup
+from obra_llm.transports.process import ProcessRunner
+
+__all__ = ["DEMO_CONFIGS", "DemoRow", "demo_recording", "run_demo"]
+
+#: The configuration each provider's demo recording was made with (the recording tests use these).
+DEMO_CONFIGS: Mapping[str, Mapping[str, Any]] = {
+    "ollama": {"type": "ollama", "model": "qwen2.5-coder:32b"},
+    "openai-codex": {"type": "openai-codex", "model": "gpt-5-codex"},
+}
+
+
+def _codex(runner: ProcessRunner) -> LLMPlugin:
+    from obra_llm.providers.codex import CodexCLI
+
+    return CodexCLI(runner=runner, which=lambda name: name)
+
+
+#: CLI providers: the transcript folder, and how to build the provider around a replaying runner.
+_CLI_REPLAY: Mapping[str, tuple[str, Callable[[ProcessRunner], LLMPlugin]]] = {"openai-codex": ("codex", _codex)}
+
+
+@attrs.frozen
+class DemoRow:
+    """One provider's result in the demo table."""
+
+    provider: str
+    transport: str
+    answer: str
+    tokens: int
+    latency_ms: float
+    recording: str
+
+
+def demo_recording(root: Path, provider: str) -> Path:
+    """Where ``provider``'s demo recording lives under the recordings ``root``."""
+    if provider in _CLI_REPLAY:
+        return root / "cli" / _CLI_REPLAY[provider][0] / "demo.json"
+    return root / "http" / provider / "demo.yaml"
+
+
+def run_demo(root: Path) -> list[DemoRow]:
+    """Replay the quality check through every provider that has a demo recording under ``root``."""
+    rows = []
+    for provider in REGISTRY:
+        path = demo_recording(root, provider)
+        if path.exists() and provider in DEMO_CONFIGS:
+            rows.append(_replay_cli(provider, path) if provider in _CLI_REPLAY else _replay_http(provider, path))
+    return rows
+
+
+def _replay_http(provider: str, path: Path) -> DemoRow:
+    from obra_llm.recording.cassettes import use_cassette
+
+    with use_cassette(path, mode="none") as cassette:
+        llm = create_llm(DEMO_CONFIGS[provider])
+        row = _ask(provider, "http", llm, cassette.get_metadata("provenance", {}))
+    close = getattr(llm, "close", None)
+    if callable(close):
+        close()
+    return row
+
+
+def _replay_cli(provider: str, path: Path) -> DemoRow:
+    from obra_llm.recording.transcripts import Transcript, TranscriptReplayer
+
+    transcript = Transcript.load(path)
+    build = _CLI_REPLAY[provider][1]
+    llm = build(TranscriptReplayer([transcript]))
+    if type(llm) is not lookup(provider):
+        msg = f"the demo builds {type(llm).__name__} for {provider!r}, but the registry has {lookup(provider).__name__}"
+        raise TypeError(msg)
+    llm.initialize(dict(DEMO_CONFIGS[provider]))
+    return _ask(provider, "cli", llm, attrs.asdict(transcript.provenance))
+
+
+def _ask(provider: str, transport: str, llm: LLMPlugin, provenance: Mapping[str, Any]) -> DemoRow:
+    started = time.perf_counter()
+    answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    return DemoRow(
+        provider=provider,
+        transport=transport,
+        answer=answer,
+        tokens=int(llm.metrics["total_tokens"]),
+        latency_ms=elapsed_ms,
+        recording=_describe(provenance),
+    )
+
+
+def _describe(provenance: Mapping[str, Any]) -> str:
+    source = str(provenance.get("source", "unknown"))
+    version = provenance.get("server_version") or provenance.get("tool_version") or provenance.get("imitates_version")
+    return f"{source} ({version})" if version else source

@@ -1,0 +1,161 @@
+"""HTTP record/replay through vcrpy cassettes, scrubbed before anything is written.
+
+Requests match on method, path and JSON body (never on host, port or headers), so a
+cassette recorded against a GPU box replays for a config that points at localhost.
+Every cassette carries a ``provenance`` block in its metadata saying how it was made.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from obra_llm.recording.mode import RecordMode
+
+if TYPE_CHECKING:
+    from vcr.cassette import Cassette
+    from vcr.request import Request
+
+__all__ = ["Provenance", "SECRET_PATTERNS", "provenance", "scrub_text", "use_cassette"]
+
+#: How a recording was made: from the real service, from a real CLI against a local stub,
+#: or synthesized by a local server that follows the documented wire format.
+Source = Literal["real-service", "real-cli+local-stub", "synthesized"]
+Provenance = dict[str, Any]
+
+#: Request headers that carry credentials or account identity.
+_REQUEST_HEADERS_DROPPED = (
+    "authorization",
+    "x-api-key",
+    "x-goog-api-key",
+    "openai-organization",
+    "openai-project",
+    "cookie",
+    "anthropic-beta",
+)
+#: Response headers that identify accounts, requests or sessions, or change every run.
+_RESPONSE_HEADERS_DROPPED = frozenset(
+    {
+        "set-cookie",
+        "date",
+        "cf-ray",
+        "request-id",
+        "x-request-id",
+        "anthropic-organization-id",
+        "openai-organization",
+        "openai-project",
+        "mistral-correlation-id",
+        "x-kong-request-id",
+        "x-envoy-upstream-service-time",
+        "server",
+        "via",
+    }
+)
+#: Query parameters that carry credentials (Gemini's ``?key=``).
+_QUERY_SECRETS = ("key", "api_key")
+#: Secrets that look the same in every provider's bodies (see docs wire.md section 7).
+SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"sk-[A-Za-z0-9_-]*\*+[A-Za-z0-9]{2,}"), "sk-REDACTED"),
+    (re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}"), "sk-REDACTED"),
+    (re.compile(r"\borg-[A-Za-z0-9]{8,}"), "org-REDACTED"),
+    (re.compile(r"\bprojects/\d+"), "projects/REDACTED"),
+    (re.compile(r"\"(request_id|organization_id|owner_id)\"\s*:\s*\"[^\"]*\""), r'"\1": "REDACTED"'),
+    (re.compile(r"/(Users|home)/[^/\"\s]+/"), r"/\1/REDACTED/"),
+    (re.compile(r"\"signin_url\"\s*:\s*\"[^\"]*\""), '"signin_url": "REDACTED"'),
+)
+
+
+def scrub_text(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` with known secrets and every secret-shaped pattern replaced."""
+    for value in sorted((secret for secret in secrets if secret), key=len, reverse=True):
+        text = text.replace(value, "REDACTED")
+    for pattern, replacement in SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def provenance(source: Source, *, how: str, service: str, **details: Any) -> Provenance:
+    """The metadata block every cassette and transcript carries."""
+    return {
+        "source": source,
+        "how": how,
+        "service": service,
+        "recorded_at": datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat(),
+        **details,
+    }
+
+
+@contextmanager
+def use_cassette(
+    path: str | Path,
+    *,
+    mode: RecordMode,
+    made_by: Provenance | None = None,
+    secrets: Sequence[str] = (),
+) -> Iterator[Cassette]:
+    """Record or replay the HTTP calls made inside the block.
+
+    ``made_by`` is stored as the cassette's provenance when it is (re)written; on replay
+    the stored provenance is available as ``cassette.get_metadata("provenance", None)``.
+    In mode ``none`` an unrecorded request raises vcrpy's
+    ``CannotOverwriteExistingCassetteException``, whose message names the request.
+    """
+    import vcr  # deferred: vcrpy is only needed to record or replay
+
+    recorder = vcr.VCR(
+        serializer="yaml",
+        record_mode=mode,
+        match_on=("method", "path", "query", "json_body"),
+        decode_compressed_response=True,
+        record_on_exception=False,
+        filter_headers=list(_REQUEST_HEADERS_DROPPED),
+        filter_query_parameters=list(_QUERY_SECRETS),
+        before_record_request=lambda request: _scrub_request(request, secrets),
+        before_record_response=lambda response: _scrub_response(response, secrets),
+    )
+    recorder.register_matcher("json_body", _same_json_body)
+    with recorder.use_cassette(str(path), allow_playback_repeats=False) as cassette:
+        if made_by is not None and mode != "none":
+            cassette.get_metadata("provenance", made_by)
+        yield cassette
+
+
+def _scrub_request(request: Request, secrets: Sequence[str]) -> Request:
+    if request.body:
+        request.body = scrub_text(request.body.decode("utf-8", errors="replace"), secrets).encode("utf-8")
+    request.uri = scrub_text(request.uri, secrets)
+    return request
+
+
+def _scrub_response(response: dict[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
+    headers: Mapping[str, Any] = response.get("headers", {})
+    response["headers"] = {
+        name: values for name, values in headers.items() if name.lower() not in _RESPONSE_HEADERS_DROPPED
+    }
+    body = response.get("body", {})
+    content = body.get("string")
+    if isinstance(content, bytes):
+        body["string"] = scrub_text(content.decode("utf-8", errors="replace"), secrets).encode("utf-8")
+    return response
+
+
+def _same_json_body(first: Request, second: Request) -> None:
+    """vcrpy matcher: bodies equal as JSON when both parse, else byte for byte."""
+    if _parsed(first.body) != _parsed(second.body):
+        msg = f"request bodies differ: {_parsed(first.body)!r} != {_parsed(second.body)!r}"
+        raise AssertionError(msg)
+
+
+def _parsed(body: bytes | str | None) -> Any:
+    if not body:
+        return None
+    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

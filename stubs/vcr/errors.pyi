@@ -1,0 +1,3 @@
+class CannotOverwriteExistingCassetteException(Exception):
+    cassette: object
+    failed_request: object

@@ -1,0 +1,1 @@
+"""Benchmarks against a local stub server: ``python -m tests.benchmarks`` (not collected by pytest)."""

@@ -1,0 +1,49 @@
+"""Every committed recording says how it was made and holds no secret."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
+RECORDINGS = sorted(path for path in CASSETTES.rglob("*") if path.suffix in {".yaml", ".json"})
+
+#: Shapes a leaked credential or identity would have in a recording.
+LEAKS = {
+    "API key": re.compile(r"\bsk-(?!REDACTED)[A-Za-z0-9_-]{8,}"),
+    "bearer token": re.compile(r"Bearer\s+(?!REDACTED)[A-Za-z0-9._-]{8,}", re.IGNORECASE),
+    "auth header": re.compile(r"^\s*-?\s*(authorization|x-api-key|x-goog-api-key|cookie|set-cookie)\s*:", re.IGNORECASE | re.MULTILINE),
+    "organization id": re.compile(r"\borg-(?!REDACTED)[A-Za-z0-9]{8,}"),
+    "Google project": re.compile(r"\bprojects/\d+"),
+    "key in URL": re.compile(r"[?&](key|api_key)=(?!REDACTED)[^&\s'\"]+"),
+    "home directory": re.compile(r"/(home|Users)/(?!REDACTED)[^/\s\"']+/"),
+}
+
+
+def test_there_are_recordings() -> None:
+    assert any(path.suffix == ".yaml" for path in RECORDINGS)
+    assert any(path.suffix == ".json" for path in RECORDINGS)
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=lambda path: str(path.relative_to(CASSETTES)))
+def test_recording_holds_no_secret(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    found = {name: pattern.search(text) for name, pattern in LEAKS.items()}
+    assert {name: match.group(0) for name, match in found.items() if match} == {}
+
+
+@pytest.mark.parametrize("path", RECORDINGS, ids=lambda path: str(path.relative_to(CASSETTES)))
+def test_recording_states_its_provenance(path: Path) -> None:
+    if path.suffix == ".yaml":
+        provenance = yaml.safe_load(path.read_text(encoding="utf-8"))["metadata"]["provenance"]
+        assert provenance["source"] in {"real-service", "synthesized"}
+        assert provenance["how"]
+    else:
+        provenance = json.loads(path.read_text(encoding="utf-8"))["provenance"]
+        assert provenance["source"]
+        assert provenance["tool_version"]
+    assert provenance["recorded_at"]

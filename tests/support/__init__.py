@@ -1,0 +1,1 @@
+"""Test support: local servers and helpers shared by the test suites."""
