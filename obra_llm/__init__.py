@@ -4,10 +4,16 @@
     >>> llm = obra_llm.create_llm({"type": "ollama", "model": "qwen2.5-coder:32b"})
     >>> llm.generate("Rate this diff from 0 to 10: ...")  # doctest: +SKIP
 
-This module only re-exports; every name lives in a small module of its own.
+This module only re-exports. The exceptions and the Protocol load with it; everything
+else loads on first use (``obra_llm.create_llm`` imports the registry, which builds
+``REGISTRY`` from its literal mapping), so ``import obra_llm`` stays cheap.
 """
 
-from obra_llm.config import Secret, load_config
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from obra_llm.errors import (
     AuthenticationError,
     ConfigError,
@@ -20,8 +26,12 @@ from obra_llm.errors import (
     RateLimitError,
 )
 from obra_llm.protocol import GenerateOptions, LLMPlugin, MetricsSnapshot, ModelInfo
-from obra_llm.registry import REGISTRY, create_llm
-from obra_llm.retry import RetryManager, RetryPolicy, create_retry_manager_from_config
+
+if TYPE_CHECKING:
+    from obra_llm.config.load import load_config
+    from obra_llm.config.secret import Secret
+    from obra_llm.registry import REGISTRY, create_llm
+    from obra_llm.retry import RetryManager, RetryPolicy, create_retry_manager_from_config
 
 __version__ = "0.1.0"
 
@@ -47,3 +57,28 @@ __all__ = [
     "create_retry_manager_from_config",
     "load_config",
 ]
+
+#: Public names that load on first use, and the module each lives in.
+_LAZY = {
+    "REGISTRY": "obra_llm.registry",
+    "create_llm": "obra_llm.registry",
+    "load_config": "obra_llm.config.load",
+    "Secret": "obra_llm.config.secret",
+    "RetryManager": "obra_llm.retry",
+    "RetryPolicy": "obra_llm.retry",
+    "create_retry_manager_from_config": "obra_llm.retry",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'obra_llm' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 
 import attrs
 
@@ -58,11 +58,14 @@ class CallRunner:
         self.retry = RetryManager(policy, clock=clock, sleep=sleep, draw=draw, on_retry=self._count_retry)
         self._clock = clock
 
-    def complete(self, attempt: Callable[[float], Completion]) -> Completion:
-        """Run ``attempt(seconds_left)`` under the retry policy; count the call once."""
+    def complete(self, attempt: Callable[[float], Completion], *, timeout: float | None = None) -> Completion:
+        """Run ``attempt(seconds_left)`` under the retry policy; count the call once.
+
+        ``timeout`` is this call's attempt timeout: the deadline is never shorter than it.
+        """
         started = self._clock()
         try:
-            result = self.retry.execute(attempt)
+            result = self.retry.execute(attempt, deadline=self._deadline(timeout))
         except Exception as error:
             self._record_failure(started, error)
             raise
@@ -73,7 +76,9 @@ class CallRunner:
         )
         return result
 
-    def stream(self, open_stream: Callable[[float], StreamItems]) -> Iterator[str]:
+    def stream(
+        self, open_stream: Callable[[float], StreamItems], *, timeout: float | None = None
+    ) -> Generator[str, None, None]:
         """Yield text pieces from ``open_stream(seconds_left)``.
 
         Opening the stream and reading its first item are retried as one attempt; once a
@@ -85,7 +90,9 @@ class CallRunner:
         items: StreamItems | None = None
         end = StreamEnd()
         try:
-            items, first = self.retry.execute(lambda left: _open_and_peek(open_stream, left))
+            items, first = self.retry.execute(
+                lambda left: _open_and_peek(open_stream, left), deadline=self._deadline(timeout)
+            )
             while first is not None:
                 if isinstance(first, StreamEnd):
                     end = first
@@ -106,6 +113,9 @@ class CallRunner:
             prompt_tokens=end.prompt_tokens,
             completion_tokens=end.completion_tokens,
         )
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        return None if timeout is None else max(self.retry.policy.deadline, timeout)
 
     def _record_failure(self, started: float, error: BaseException) -> None:
         self.metrics.record_call(

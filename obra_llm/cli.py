@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from obra_llm.config.load import load_config
 from obra_llm.errors import ConfigError, LLMException
 from obra_llm.protocol import GenerateOptions, LLMPlugin
-from obra_llm.registry import DEFAULT_TYPE, REGISTRY, create_llm, lookup
+from obra_llm.registry import REGISTRY, configured_type, create_llm, lookup
 
 __all__ = ["main"]
 
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _providers(args: argparse.Namespace) -> int:
     config = _config(args)
-    configured = str(config.get("type") or DEFAULT_TYPE)
+    configured = configured_type(config)
     for name, provider in REGISTRY.items():
         kind = getattr(provider, "transport_kind", "?")
         status = ""
@@ -96,8 +96,7 @@ def _providers(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     config = _config(args)
-    llm_type = str(config.get("type") or DEFAULT_TYPE)
-    lookup(llm_type)
+    llm_type = configured_type(config)
     llm = create_llm(config)
     try:
         print(f"ok    configuration: type {llm_type}, model {config.get('model') or '(provider default)'}")
@@ -161,8 +160,9 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _tokens(args: argparse.Namespace) -> int:
     text = _argument_or_stdin(args.text)
-    llm = lookup(str(_config(args).get("type") or DEFAULT_TYPE))()
-    llm.initialize(_config(args))
+    config = _config(args)
+    llm = lookup(configured_type(config))()
+    llm.initialize(config)
     try:
         print(llm.estimate_tokens(text))
     finally:
@@ -174,6 +174,8 @@ def _demo(args: argparse.Namespace) -> int:
     from obra_llm.demo import run_demo
     from obra_llm.recording.library import recordings_root
 
+    if not args.debug:
+        logging.getLogger("obra_llm").setLevel(logging.ERROR)  # recorded CLI warnings are not news
     root = recordings_root()
     rows = run_demo(root)
     if not rows:
@@ -199,7 +201,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
     if path is None and DEFAULT_CONFIG.is_file():
         path = DEFAULT_CONFIG
     config: dict[str, Any] = load_config(path) if path is not None else {}
-    if args.llm_type and args.llm_type != (config.get("type") or DEFAULT_TYPE):
+    if args.llm_type and args.llm_type != configured_type(config):
         config = {"type": args.llm_type}  # another provider's keys would not fit it
     elif args.llm_type:
         config["type"] = args.llm_type

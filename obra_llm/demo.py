@@ -8,7 +8,8 @@ transport replayed: HTTP through the provider's cassette, CLIs through their tra
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,14 @@ from obra_llm.protocol import LLMPlugin
 from obra_llm.registry import REGISTRY, create_llm, lookup
 from obra_llm.transports.process import ProcessRunner
 
-__all__ = ["DEMO_CONFIGS", "DemoRow", "demo_recording", "run_demo"]
+__all__ = ["DEMO_CONFIGS", "DemoRow", "demo_recording", "replayed_provider", "run_demo"]
 
 #: The configuration each provider's demo recording was made with (the recording tests use these).
+#: The Codex CLI was recorded against a local Responses stub registered in its config.toml as
+#: model provider ``stub``; selecting it here keeps replay independent of the user's login.
 DEMO_CONFIGS: Mapping[str, Mapping[str, Any]] = {
     "ollama": {"type": "ollama", "model": "qwen2.5-coder:32b"},
-    "openai-codex": {"type": "openai-codex", "model": "gpt-5-codex"},
+    "openai-codex": {"type": "openai-codex", "model": "gpt-5-codex", "config_overrides": {"model_provider": "stub"}},
 }
 
 
@@ -61,35 +64,41 @@ def run_demo(root: Path) -> list[DemoRow]:
     """Replay the quality check through every provider that has a demo recording under ``root``."""
     rows = []
     for provider in REGISTRY:
-        path = demo_recording(root, provider)
-        if path.exists() and provider in DEMO_CONFIGS:
-            rows.append(_replay_cli(provider, path) if provider in _CLI_REPLAY else _replay_http(provider, path))
+        if demo_recording(root, provider).exists() and provider in DEMO_CONFIGS:
+            with replayed_provider(root, provider) as (llm, provenance):
+                rows.append(_ask(provider, "cli" if provider in _CLI_REPLAY else "http", llm, provenance))
     return rows
 
 
-def _replay_http(provider: str, path: Path) -> DemoRow:
+@contextmanager
+def replayed_provider(root: Path, provider: str) -> Iterator[tuple[LLMPlugin, Mapping[str, Any]]]:
+    """``provider`` built as production builds it, its transport replaying its demo recording.
+
+    Yields the initialized provider and the recording's provenance; the provider is closed
+    afterwards. Inside the block, calls other than the recorded quality check fail loudly.
+    """
+    path = demo_recording(root, provider)
+    if provider in _CLI_REPLAY:
+        from obra_llm.recording.transcripts import Transcript, TranscriptReplayer
+
+        transcript = Transcript.load(path)
+        llm = _CLI_REPLAY[provider][1](TranscriptReplayer([transcript]))
+        if type(llm) is not lookup(provider):
+            msg = f"the demo builds {type(llm).__name__} for {provider!r}, but the registry has {lookup(provider).__name__}"
+            raise TypeError(msg)
+        llm.initialize(dict(DEMO_CONFIGS[provider]))
+        yield llm, attrs.asdict(transcript.provenance)
+        return
     from obra_llm.recording.cassettes import use_cassette
 
     with use_cassette(path, mode="none") as cassette:
         llm = create_llm(DEMO_CONFIGS[provider])
-        row = _ask(provider, "http", llm, cassette.get_metadata("provenance", {}))
-    close = getattr(llm, "close", None)
-    if callable(close):
-        close()
-    return row
-
-
-def _replay_cli(provider: str, path: Path) -> DemoRow:
-    from obra_llm.recording.transcripts import Transcript, TranscriptReplayer
-
-    transcript = Transcript.load(path)
-    build = _CLI_REPLAY[provider][1]
-    llm = build(TranscriptReplayer([transcript]))
-    if type(llm) is not lookup(provider):
-        msg = f"the demo builds {type(llm).__name__} for {provider!r}, but the registry has {lookup(provider).__name__}"
-        raise TypeError(msg)
-    llm.initialize(dict(DEMO_CONFIGS[provider]))
-    return _ask(provider, "cli", llm, attrs.asdict(transcript.provenance))
+        try:
+            yield llm, cassette.get_metadata("provenance", {})
+        finally:
+            close = getattr(llm, "close", None)
+            if callable(close):
+                close()
 
 
 def _ask(provider: str, transport: str, llm: LLMPlugin, provenance: Mapping[str, Any]) -> DemoRow:
@@ -107,6 +116,10 @@ def _ask(provider: str, transport: str, llm: LLMPlugin, provenance: Mapping[str,
 
 
 def _describe(provenance: Mapping[str, Any]) -> str:
-    source = str(provenance.get("source", "unknown"))
-    version = provenance.get("server_version") or provenance.get("tool_version") or provenance.get("imitates_version")
-    return f"{source} ({version})" if version else source
+    """A short label of how a recording was made, from its provenance."""
+    source = str(provenance.get("source", "unknown provenance"))
+    if source == "synthesized":
+        return "synthesized from the documented wire format"
+    if source == "real-service":
+        return f"real service {provenance.get('server_version', '')}".rstrip()
+    return source.split(" (", 1)[0]

@@ -86,7 +86,7 @@ class LLMException(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         fields = self._fields()
         message = fields.pop("message")
-        return (_rebuild, (type(self), message, fields))
+        return (_rebuild, (type(self), message, fields), self.__dict__)
 
 
 def _rebuild(cls: type[LLMException], message: str, fields: dict[str, Any]) -> LLMException:
@@ -144,4 +144,4 @@ class PluginNotFoundError(ConfigError):
         super().__init__(f"Invalid LLM type: {llm_type}. Available: {self.available}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.llm_type, self.available))
+        return (type(self), (self.llm_type, self.available), self.__dict__)

@@ -7,23 +7,27 @@ no global mutation. To add a provider without editing obra_llm, pass your own ma
 
 from __future__ import annotations
 
+import os
 import types
 from collections.abc import Mapping
 from typing import Any
 
 from obra_llm.config.convert import parse_settings
+from obra_llm.config.expand import expand_env
 from obra_llm.errors import ConfigError, PluginNotFoundError
 from obra_llm.protocol import LLMPlugin
+from obra_llm.providers.codex import CodexCLI
 from obra_llm.providers.ollama import OllamaLLM
 
-__all__ = ["DEFAULT_TYPE", "REGISTRY", "create_llm", "lookup", "validate_config"]
+__all__ = ["DEFAULT_TYPE", "REGISTRY", "configured_type", "create_llm", "lookup", "validate_config"]
 
 #: The type used when a config names none: the orchestrator's original local Ollama/Qwen.
 DEFAULT_TYPE = "ollama"
 
-REGISTRY: Mapping[str, type[LLMPlugin]] = types.MappingProxyType(
+REGISTRY: types.MappingProxyType[str, type[LLMPlugin]] = types.MappingProxyType(
     {
         "ollama": OllamaLLM,
+        "openai-codex": CodexCLI,
     }
 )
 
@@ -45,7 +49,7 @@ def create_llm(config: Mapping[str, Any], *, registry: Mapping[str, type[LLMPlug
     settings = _as_dict(config)
     if "api_url" in settings and "endpoint" not in settings:
         settings["endpoint"] = settings["api_url"]
-    llm = lookup(settings.get("type") or DEFAULT_TYPE, registry)()
+    llm = lookup(configured_type(settings), registry)()
     llm.initialize(settings)
     return llm
 
@@ -54,14 +58,24 @@ def validate_config(
     config: Mapping[str, Any],
     *,
     source: str | None = None,
+    root: str = "$",
+    environ: Mapping[str, str] | None = None,
     registry: Mapping[str, type[LLMPlugin]] = REGISTRY,
 ) -> None:
     """Check ``config`` against its provider's settings without constructing anything."""
-    llm_type = config.get("type") or DEFAULT_TYPE
-    provider = lookup(llm_type, registry)
-    settings_type = getattr(provider, "settings_type", None)
+    llm_type = configured_type(config, environ=environ)
+    settings_type = getattr(lookup(llm_type, registry), "settings_type", None)
     if settings_type is not None:
-        parse_settings(settings_type, config, provider=str(llm_type), source=source)
+        parse_settings(settings_type, config, provider=llm_type, environ=environ, source=source, root=root)
+
+
+def configured_type(config: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) -> str:
+    """The provider type ``config`` names (``${VAR}`` expanded), or ``DEFAULT_TYPE``."""
+    raw = config.get("type") or DEFAULT_TYPE
+    expanded, problems = expand_env(raw, os.environ if environ is None else environ, path="$.type")
+    if problems:
+        raise ConfigError(problems[0], problems=problems)
+    return str(expanded or DEFAULT_TYPE)
 
 
 def _as_dict(config: object) -> dict[str, Any]:

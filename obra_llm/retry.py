@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: Seconds a whole call may take, retries included, unless configured or a timeout is longer.
+DEFAULT_DEADLINE = 60.0
+
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
@@ -35,18 +38,21 @@ class RetryPolicy:
     attempts: int = attrs.field(default=3, validator=attrs.validators.ge(1))
     backoff_base: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
     backoff_max: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
-    deadline: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    deadline: float = attrs.field(default=DEFAULT_DEADLINE, validator=attrs.validators.gt(0))
     retry_after_max: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
     jitter: float = attrs.field(default=0.25, validator=attrs.validators.and_(attrs.validators.ge(0), attrs.validators.le(1)))
 
     @classmethod
-    def from_settings(cls, settings: RetrySettings) -> RetryPolicy:
-        """The policy described by validated configuration keys."""
+    def from_settings(cls, settings: RetrySettings, *, timeout: float = 0.0) -> RetryPolicy:
+        """The policy described by validated configuration keys.
+
+        An unset ``retry_deadline`` becomes ``max(60 s, timeout)``: never shorter than one attempt.
+        """
         return cls(
             attempts=settings.retry_attempts,
             backoff_base=settings.retry_backoff_base,
             backoff_max=settings.retry_backoff_max,
-            deadline=settings.retry_deadline,
+            deadline=settings.retry_deadline or max(DEFAULT_DEADLINE, timeout),
             retry_after_max=settings.retry_after_max,
         )
 
@@ -79,25 +85,31 @@ class RetryManager:
         self._draw = draw
         self._on_retry = on_retry
 
-    def execute(self, attempt: Callable[[float], T]) -> T:
-        """Call ``attempt(seconds_left)`` until it returns; raise its last error otherwise."""
+    def execute(self, attempt: Callable[[float], T], *, deadline: float | None = None) -> T:
+        """Call ``attempt(seconds_left)`` until it returns; raise its last error otherwise.
+
+        ``deadline`` replaces the policy's for this call (seconds from now).
+        """
         policy = self.policy
-        deadline_at = self._clock() + policy.deadline
+        total = policy.deadline if deadline is None else deadline
+        deadline_at = self._clock() + total
         retries = 0
+        last_error: LLMException | None = None
         while True:
             left = deadline_at - self._clock()
             if left <= 0:
-                msg = f"retry deadline of {policy.deadline:g} s used up after {retries} attempt(s)"
-                raise LLMTimeoutException(msg, retryable=False)
+                msg = f"retry deadline of {total:g} s used up after {retries} attempt(s)"
+                raise LLMTimeoutException(msg, retryable=False) from last_error
             try:
                 return attempt(left)
             except LLMException as error:
+                last_error = error
                 delay = self._delay_before_retry(error, retries)
                 if delay is None:
                     raise
                 if self._clock() + delay >= deadline_at:
                     error.add_note(
-                        f"not retried: waiting {delay:.3g} s would cross the {policy.deadline:g} s retry deadline"
+                        f"not retried: waiting {delay:.3g} s would cross the {total:g} s retry deadline"
                     )
                     raise
                 retries += 1

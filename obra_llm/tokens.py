@@ -14,7 +14,6 @@ which is typically within 10-20 % of their own tokenizers on English text and co
 from __future__ import annotations
 
 import base64
-import functools
 import gzip
 import hashlib
 import logging
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import tiktoken
 
-__all__ = ["encoding_name_for", "estimate_tokens", "fallback_estimate", "load_encoding"]
+__all__ = ["encoding_name_for", "estimate_tokens", "fallback_estimate", "forget_encodings", "load_encoding"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +69,7 @@ _SPECIAL_TOKENS = {
 }
 
 _load_lock = threading.Lock()
+_encodings: dict[str, tiktoken.Encoding | None] = {}
 
 
 def encoding_name_for(model: str) -> str:
@@ -84,11 +84,15 @@ def encoding_name_for(model: str) -> str:
     return name if name in _PUBLISHED_SHA256 else DEFAULT_ENCODING
 
 
-@functools.cache
 def load_encoding(name: str) -> tiktoken.Encoding | None:
-    """The verified encoding ``name`` built from local files, or ``None`` if it cannot be had."""
+    """The verified encoding ``name`` built from local files, or ``None`` if it cannot be had.
+
+    Built once per process: threads arriving together wait for the first one's result.
+    """
     with _load_lock:
-        return _build_encoding(name)
+        if name not in _encodings:
+            _encodings[name] = _build_encoding(name)
+        return _encodings[name]
 
 
 def _build_encoding(name: str) -> tiktoken.Encoding | None:
@@ -122,6 +126,12 @@ def _build_encoding(name: str) -> tiktoken.Encoding | None:
         mergeable_ranks=ranks,
         special_tokens=_SPECIAL_TOKENS[name],
     )
+
+
+def forget_encodings() -> None:
+    """Drop the built encodings, so the next use loads (and verifies) them again."""
+    with _load_lock:
+        _encodings.clear()
 
 
 def fallback_estimate(text: str) -> int:

@@ -125,37 +125,54 @@ def parse_settings(
     provider: str,
     environ: Mapping[str, str] | None = None,
     source: str | None = None,
+    root: str = "$",
 ) -> SettingsT:
     """Validate ``config`` into ``cls``, reporting every problem at once in one ``ConfigError``.
 
     Expands ``${VAR}`` references, maps legacy keys, rejects unknown keys (suggesting a
-    close match), checks types with the strict converter and ranges from field metadata.
+    close match), checks types with the strict converter, ranges from field metadata, and
+    contradictions between keys through the settings' own ``problems()`` method.
+    Problems name their key as a path from ``root`` (``$.llm`` for a file's section).
     """
     where = f" (from {source})" if source else ""
     if not isinstance(config, Mapping):
         msg = f"the {provider} configuration{where} must be a mapping of keys to values, not {type(config).__name__}"
         raise ConfigError(msg)
-    expanded, problems = expand_env(dict(config), os.environ if environ is None else environ)
+    env = os.environ if environ is None else environ
+    expanded: dict[str, Any] = {}
+    problems: list[str] = []
+    unexpanded: set[str] = set()
+    for key, raw in config.items():
+        expanded[key], key_problems = expand_env(raw, env, path=f"{root}.{key}")
+        if key_problems:
+            problems += key_problems
+            unexpanded.add(key)
     known = settings_keys(cls)
     values = _apply_legacy_keys(expanded, known)
-    problems += _unknown_key_problems(values, known)
+    problems += _unknown_key_problems(values, known, root)
     fields = {field.name: field for field in attrs.fields(cls)}
     structured: dict[str, Any] = {}
     for name, field in fields.items():
+        if name in unexpanded:
+            continue  # already reported: its ${VAR} is unset
         if name not in values:
             if field.default is attrs.NOTHING:
-                problems.append(f"missing required key {name!r} @ $.{name}")
+                problems.append(f"missing required key {name!r} @ {root}.{name}")
             continue
-        problem, value = _structure_field(field, values[name])
+        problem, value = _structure_field(field, values[name], f"{root}.{name}")
         if problem:
             problems.append(problem)
         else:
             structured[name] = value
-    if problems:
+    settings = cls(**structured) if not problems else None
+    cross_check = getattr(settings, "problems", None)
+    if callable(cross_check):
+        problems += [problem.replace("@ $.", f"@ {root}.") for problem in cross_check()]
+    if problems or settings is None:
         lines = "\n".join(f"  - {problem}" for problem in problems)
         msg = f"invalid {provider} configuration{where}:\n{lines}"
         raise ConfigError(msg, problems=problems)
-    return cls(**structured)
+    return settings
 
 
 def _apply_legacy_keys(values: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
@@ -166,18 +183,18 @@ def _apply_legacy_keys(values: dict[str, Any], known: tuple[str, ...]) -> dict[s
     return values
 
 
-def _unknown_key_problems(values: Mapping[str, Any], known: tuple[str, ...]) -> list[str]:
+def _unknown_key_problems(values: Mapping[str, Any], known: tuple[str, ...], root: str) -> list[str]:
     problems = []
     for key in values:
         if key in known:
             continue
         close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(sorted(known))}"
-        problems.append(f"unknown key {key!r} ({hint}) @ $.{key}")
+        problems.append(f"unknown key {key!r} ({hint}) @ {root}.{key}")
     return problems
 
 
-def _structure_field(field: attrs.Attribute[Any], raw: Any) -> tuple[str | None, Any]:
+def _structure_field(field: attrs.Attribute[Any], raw: Any, path: str) -> tuple[str | None, Any]:
     secret = field.type in (Secret, Secret | None)
     shown = "<hidden>" if secret else repr(raw)
     if field.type is None:
@@ -185,12 +202,12 @@ def _structure_field(field: attrs.Attribute[Any], raw: Any) -> tuple[str | None,
         raise TypeError(msg)
     try:
         value = converter.structure(raw, field.type)
-    except Exception as error:  # noqa: BLE001 - every structuring failure becomes one problem line
+    except Exception as error:
         reason = _reason(error)
-        return f"{shown} is not valid: {reason} @ $.{field.name}", None
+        return f"{shown} is not valid: {reason} @ {path}", None
     check = check_of(field)
     if check is not None and not check.accepts(value):
-        return f"{shown} is out of range: expected {check.allowed} @ $.{field.name}", None
+        return f"{shown} is out of range: expected {check.allowed} @ {path}", None
     return None, value
 
 

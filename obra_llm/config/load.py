@@ -7,18 +7,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from obra_llm.config.expand import expand_env
 from obra_llm.errors import ConfigError
 
 __all__ = ["load_config"]
 
 
 def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return the ``llm`` section of the YAML file at ``path``, ``${VAR}``-expanded and validated.
+    """Return the ``llm`` section of the YAML file at ``path``, validated.
 
     A file without an ``llm`` key is taken to be the section itself. Validation uses the
-    settings class of the provider named by ``type`` (default ``ollama``), so a typo fails
-    here, naming the file, rather than at the first call.
+    settings class of the provider named by ``type`` (default ``ollama``) and reports every
+    problem at once, naming the file: unknown keys, wrong types, values out of range and
+    unset ``${VAR}`` references. The section is returned as written: references are
+    expanded once, when the provider is initialized, so secrets are not copied into it.
     """
     import yaml  # deferred: keeps `import obra_llm` light
 
@@ -42,10 +43,5 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     if not isinstance(section, Mapping):
         msg = f"the 'llm' section of {where} must be a mapping, not {type(section).__name__}"
         raise ConfigError(msg)
-    expanded, problems = expand_env(dict(section), os.environ if environ is None else environ, path="$.llm")
-    if problems:
-        lines = "\n".join(f"  - {problem}" for problem in problems)
-        msg = f"invalid configuration (from {where}):\n{lines}"
-        raise ConfigError(msg, problems=problems)
-    validate_config(expanded, source=where)
-    return dict(expanded)
+    validate_config(section, source=where, root="$.llm" if "llm" in document else "$", environ=environ)
+    return dict(section)

@@ -14,13 +14,15 @@ class RetrySettings:
     """The retry keys (seed names kept): attempts in all, backoff, and the total deadline.
 
     ``retry_attempts`` counts every attempt, the first included: 1 means never retry.
-    ``retry_after_max`` is the longest wait a server may ask for; asking for more fails fast.
+    ``retry_deadline`` bounds a whole call, every attempt and wait included; unset, it is
+    ``max(60 s, timeout)``. ``retry_after_max`` is the longest wait a server may ask for;
+    asking for more fails fast.
     """
 
     retry_attempts: int = attrs.field(default=3, metadata=at_least(1))
     retry_backoff_base: float = attrs.field(default=0.5, metadata=at_least(0))
     retry_backoff_max: float = attrs.field(default=8.0, metadata=at_least(0))
-    retry_deadline: float = attrs.field(default=60.0, metadata=greater_than(0))
+    retry_deadline: float | None = attrs.field(default=None, metadata=greater_than(0))
     retry_after_max: float = attrs.field(default=60.0, metadata=at_least(0))
 
 
@@ -34,3 +36,12 @@ class CommonSettings(RetrySettings):
     temperature: float | None = attrs.field(default=None, metadata=between(0, 2))
     max_tokens: int | None = attrs.field(default=None, metadata=at_least(1))
     system: str | None = None
+
+    def problems(self) -> list[str]:
+        """Contradictions between keys, which no single key's check can see."""
+        if self.retry_deadline is not None and self.retry_deadline < self.timeout:
+            return [
+                f"retry_deadline={self.retry_deadline:g} is shorter than timeout={self.timeout:g}, so no attempt "
+                "could use its whole timeout: raise retry_deadline or lower timeout @ $.retry_deadline"
+            ]
+        return []

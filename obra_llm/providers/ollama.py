@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from typing import Any, ClassVar, Literal, Self, Unpack
 
 import attrs
@@ -22,20 +22,15 @@ from obra_llm.config.constraints import at_least
 from obra_llm.config.convert import parse_settings
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
-from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
+from obra_llm.errors import LLMConnectionException, LLMException, LLMResponseException, ModelNotFoundError
 from obra_llm.metrics import Metrics
 from obra_llm.options import validate_options
 from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo
 from obra_llm.retry import RetryPolicy
 from obra_llm.tokens import estimate_tokens
+from obra_llm.transports.endpoint import HttpEndpoint
 from obra_llm.transports.framing import iter_ndjson
-from obra_llm.transports.http import (
-    build_client,
-    error_for_status,
-    read_error_detail,
-    redactor,
-    translate_transport_errors,
-)
+from obra_llm.transports.http import error_for_status, safe_url
 
 __all__ = ["OllamaLLM", "OllamaSettings"]
 
@@ -78,70 +73,63 @@ class OllamaLLM:
         self._transport = transport
         self._clock = clock
         self._sleep = sleep
-        self._settings: OllamaSettings | None = None
-        self._client: httpx.Client | None = None
-        self._runner: CallRunner | None = None
-        self._redact: Callable[[str], str] = redactor()
+        self._state: _Ready | None = None
+        self._closed = False
         self._info: ModelInfo | None = None
 
     def __repr__(self) -> str:
-        if self._settings is None:
+        if self._state is None:
             return "OllamaLLM(uninitialized)"
-        return f"OllamaLLM(model={self._settings.model!r}, endpoint={self._settings.endpoint!r})"
+        return f"OllamaLLM(model={self._state.settings.model!r}, endpoint={self._state.endpoint.target!r})"
 
     # -- the LLMPlugin interface -------------------------------------------------------
 
     def initialize(self, config: Mapping[str, Any], /) -> None:
         """Validate ``config`` and build the HTTP client; no request is sent."""
         settings = parse_settings(OllamaSettings, config, provider=_PROVIDER)
-        headers = {"authorization": f"Bearer {settings.api_key.reveal()}"} if settings.api_key else {}
-        if self._client is not None:
-            self._client.close()
-        self._settings = settings
-        self._client = build_client(
+        secret = settings.api_key.reveal() if settings.api_key else None
+        target = safe_url(settings.endpoint)
+        self.close()
+        endpoint = HttpEndpoint(
+            provider=_PROVIDER,
             base_url=settings.endpoint,
             timeout=settings.timeout,
-            headers=headers,
+            headers={"authorization": f"Bearer {secret}"} if secret else None,
+            secrets=[secret] if secret else [],
+            error_text=_error_text,
+            map_error=lambda response, detail: _map_error(response, detail, settings, target),
             transport=self._transport,
         )
-        self._runner = CallRunner(RetryPolicy.from_settings(settings), clock=self._clock, sleep=self._sleep)
-        self._redact = redactor(settings.api_key.reveal() if settings.api_key else None)
+        policy = RetryPolicy.from_settings(settings, timeout=settings.timeout)
+        self._state = _Ready(settings, endpoint, CallRunner(policy, clock=self._clock, sleep=self._sleep))
+        self._closed = False
         self._info = None
-        logger.debug("ollama provider ready: model %s at %s", settings.model, settings.endpoint)
+        logger.debug("ollama provider ready: model %s at %s", settings.model, endpoint.target)
 
     def generate(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> str:
         """The whole answer to ``prompt`` (one non-streamed ``/api/chat`` call, retried per policy)."""
-        settings, client, runner = self._ready()
+        state = self._ready()
         checked = validate_options(options, provider=_PROVIDER)
-        body = _map_request(settings, prompt, checked, stream=False)
-        timeout = checked.get("timeout", settings.timeout)
+        body = _map_request(state.settings, prompt, checked, stream=False)
+        timeout = checked.get("timeout", state.settings.timeout)
 
         def attempt(left: float) -> Completion:
-            budget = min(timeout, left)
-            with translate_transport_errors(_PROVIDER, target=self._target(), timeout=budget):
-                response = client.post("/api/chat", json=body, timeout=_timeout(budget))
-                if response.is_error:
-                    raise self._error(response, settings)
-                return _process_response(_json_body(response))
+            answer = state.endpoint.request_json("POST", "/api/chat", json=body, timeout=min(timeout, left))
+            return _process_response(answer)
 
-        return runner.complete(attempt).text
+        return state.calls.complete(attempt, timeout=timeout).text
 
-    def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Iterator[str]:
+    def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
         """Yield the answer as Ollama streams it (NDJSON); options are checked before any I/O."""
-        settings, client, runner = self._ready()
+        state = self._ready()
         checked = validate_options(options, provider=_PROVIDER)
-        body = _map_request(settings, prompt, checked, stream=True)
-        timeout = checked.get("timeout", settings.timeout)
+        body = _map_request(state.settings, prompt, checked, stream=True)
+        timeout = checked.get("timeout", state.settings.timeout)
 
         def open_stream(left: float) -> StreamItems:
-            budget = min(timeout, left)
-            with translate_transport_errors(_PROVIDER, target=self._target(), timeout=budget):
-                with client.stream("POST", "/api/chat", json=body, timeout=_timeout(budget)) as response:
-                    if response.is_error:
-                        raise self._error(response, settings)
-                    yield from _process_stream(iter_ndjson(response.iter_bytes()))
+            return state.endpoint.stream("/api/chat", json=body, timeout=min(timeout, left), process=_process_chunks)
 
-        return runner.stream(open_stream)
+        return state.calls.stream(open_stream, timeout=timeout)
 
     def is_available(self) -> bool:
         """Whether the server answers within a second and has the model pulled."""
@@ -152,57 +140,62 @@ class OllamaLLM:
 
     def availability_problem(self) -> str | None:
         """Why calls cannot succeed now (with the fix), or ``None`` when they can."""
-        settings, client, _ = self._ready()
+        state = self._ready()
+        model, target = state.settings.model, state.endpoint.target
         try:
-            with translate_transport_errors(_PROVIDER, target=self._target(), timeout=_PROBE_TIMEOUT):
-                response = client.get("/api/tags", timeout=_timeout(_PROBE_TIMEOUT))
-        except LLMException as error:
+            tags = state.endpoint.request_json("GET", "/api/tags", timeout=_PROBE_TIMEOUT)
+        except LLMConnectionException as error:
             return f"{error.message} (start it with `ollama serve`, or set endpoint)"
-        if response.is_error:
-            return f"{settings.endpoint}/api/tags answered HTTP {response.status_code}"
-        try:
-            names = {entry.get("name") for entry in _json_body(response).get("models", [])}
-        except (LLMResponseException, AttributeError):
-            return f"{settings.endpoint}/api/tags did not answer with Ollama's model list"
-        if not names & _model_names(settings.model):
-            return f"model {settings.model!r} is not pulled on {settings.endpoint} (run `ollama pull {settings.model}`)"
+        except LLMException as error:
+            return f"{target}/api/tags failed: {error.message}"
+        models = tags.get("models") if isinstance(tags, dict) else None
+        if not isinstance(models, list):
+            return f"{target}/api/tags did not answer with Ollama's model list"
+        names = {entry.get("name") for entry in models if isinstance(entry, dict)}
+        if not names & _model_names(model):
+            return f"model {model!r} is not pulled on {target} (run `ollama pull {model}`)"
         return None
 
     def get_model_info(self) -> ModelInfo:
         """Model name, endpoint and context length (``num_ctx`` if configured, else from ``/api/show``)."""
-        settings, client, _ = self._ready()
-        if self._info is None:
-            details = self._show(client, settings)
-            trained = details.get("trained_context_length")
-            info: ModelInfo = {
-                "provider": _PROVIDER,
-                "model_name": settings.model,
-                "type": "http",
-                "execution_mode": "http",
-                "context_length": settings.context_length or (trained if isinstance(trained, int) else None),
-                "endpoint": settings.endpoint,
-                "details": details,
-            }
-            if "error" in details:
-                return info
+        state = self._ready()
+        if self._info is not None:
+            return self._info
+        try:
+            shown = state.endpoint.request_json("POST", "/api/show", json={"model": state.settings.model}, timeout=_PROBE_TIMEOUT)
+        except LLMException as error:
+            logger.debug("ollama /api/show failed, using configured values: %s", error)
+            details: dict[str, Any] = {"error": error.message}
+        else:
+            details = _process_show(shown)
+        trained = details.get("trained_context_length")
+        info: ModelInfo = {
+            "provider": _PROVIDER,
+            "model_name": state.settings.model,
+            "type": "http",
+            "execution_mode": "http",
+            "context_length": state.settings.context_length or (trained if isinstance(trained, int) else None),
+            "endpoint": state.endpoint.target,
+            "details": details,
+        }
+        if "error" not in details:
             self._info = info
-        return self._info
+        return info
 
     @property
     def metrics(self) -> MetricsSnapshot:
         """Counters since ``initialize``: calls, tokens, latency, errors, timeouts, retries."""
-        return (self._runner.metrics if self._runner else Metrics()).snapshot()
+        return (self._state.calls.metrics if self._state else Metrics()).snapshot()
 
     def estimate_tokens(self, text: str, /) -> int:
         """Offline tiktoken estimate; Qwen/Llama tokenizers are approximated with ``o200k_base``."""
-        settings = self._settings
-        return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
+        return estimate_tokens(text, self._state.settings.model if self._state else _DEFAULT_MODEL)
 
     def close(self) -> None:
-        """Close the HTTP connection pool; the provider can be initialized again afterwards."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close the HTTP connection pool; ``initialize`` makes the provider usable again."""
+        if self._state is not None and not self._closed:
+            self._state.endpoint.close()
+        self._closed = True
 
     def __enter__(self) -> Self:
         return self
@@ -210,37 +203,29 @@ class OllamaLLM:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    # -- plumbing ------------------------------------------------------------------------
-
-    def _ready(self) -> tuple[OllamaSettings, httpx.Client, CallRunner]:
-        if self._settings is None or self._client is None or self._runner is None:
-            state = "closed" if self._settings is not None else "not initialized"
+    def _ready(self) -> _Ready:
+        if self._state is None or self._closed:
+            state = "closed" if self._state is not None else "not initialized"
             msg = f"OllamaLLM is {state}: call initialize(config) first"
             raise RuntimeError(msg)
-        return self._settings, self._client, self._runner
+        return self._state
 
-    def _target(self) -> str:
-        return self._settings.endpoint if self._settings else "(uninitialized)"
 
-    def _error(self, response: httpx.Response, settings: OllamaSettings) -> LLMException:
-        detail = read_error_detail(response, _error_text, self._redact)
-        if response.status_code == 404:
-            msg = f"model {settings.model!r} not found on {settings.endpoint}: {detail} (run `ollama pull {settings.model}`)"
-            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
-        return error_for_status(response, provider=_PROVIDER, detail=detail)
+@attrs.frozen
+class _Ready:
+    """What ``initialize`` builds once: validated settings, the endpoint, the call runner."""
 
-    def _show(self, client: httpx.Client, settings: OllamaSettings) -> dict[str, Any]:
-        """Facts from ``/api/show``; on failure, ``{"error": ...}`` so callers fall back to config."""
-        try:
-            with translate_transport_errors(_PROVIDER, target=self._target(), timeout=_PROBE_TIMEOUT):
-                response = client.post("/api/show", json={"model": settings.model}, timeout=_timeout(_PROBE_TIMEOUT))
-                if response.is_error:
-                    raise self._error(response, settings)
-                shown = _json_body(response)
-        except LLMException as error:
-            logger.debug("ollama /api/show failed, using configured values: %s", error)
-            return {"error": error.message}
-        return _process_show(shown)
+    settings: OllamaSettings
+    endpoint: HttpEndpoint
+    calls: CallRunner
+
+
+def _map_error(response: httpx.Response, detail: str, settings: OllamaSettings, target: str) -> LLMException:
+    if response.status_code == 404:
+        model = settings.model
+        msg = f"model {model!r} not found on {target}: {detail} (run `ollama pull {model}`)"
+        return error_for_status(response, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
+    return error_for_status(response, provider=_PROVIDER, detail=detail)
 
 
 # -- request mapping (ours -> wire) ------------------------------------------------------------
@@ -271,24 +256,12 @@ def _map_request(settings: OllamaSettings, prompt: str, options: GenerateOptions
     return body
 
 
-def _timeout(seconds: float) -> httpx.Timeout:
-    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
-
-
 def _model_names(model: str) -> set[str]:
     """The names ``/api/tags`` may list ``model`` under (``x`` is ``x:latest``)."""
     return {model, f"{model}:latest"} if ":" not in model else {model}
 
 
 # -- response processing (wire -> ours) ----------------------------------------------------------
-
-
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError as error:
-        msg = f"Ollama answered HTTP {response.status_code} with a body that is not JSON"
-        raise LLMResponseException(msg, provider=_PROVIDER, status_code=response.status_code) from error
 
 
 def _error_text(body: Any) -> str | None:
@@ -319,6 +292,10 @@ def _process_response(body: Any) -> Completion:
         completion_tokens=_count(body, "eval_count"),
         stop_reason=body.get("done_reason"),
     )
+
+
+def _process_chunks(chunks: Iterator[bytes]) -> StreamItems:
+    return _process_stream(iter_ndjson(chunks))
 
 
 def _process_stream(lines: Iterator[Any]) -> StreamItems:

@@ -77,29 +77,51 @@ def _complete_lines(text: str, *, final: bool) -> Generator[str, None, str]:
     return text[start:]
 
 
-def iter_ndjson(chunks: Iterable[bytes]) -> Iterator[Any]:
-    """Yield one parsed JSON value per non-blank line."""
-    for line in iter_lines(chunks):
-        if not line.strip():
+def iter_ndjson(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_CHARS) -> Iterator[Any]:
+    """Yield one parsed JSON value per non-blank line (``\\n``-terminated; ``\\r`` is whitespace).
+
+    Works on bytes: ``json.loads`` decodes UTF-8 itself, so a character split between two
+    chunks is joined before it is decoded, and no per-line text decoding is paid twice.
+    """
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        if b"\n" not in chunk:
+            if len(pending) > max_line_bytes:
+                msg = f"a line of the response exceeds {max_line_bytes} bytes"
+                raise LLMResponseException(msg)
             continue
-        try:
-            yield json.loads(line)
-        except ValueError as error:
-            msg = f"the stream holds a line that is not JSON: {_excerpt(line)}"
-            raise LLMResponseException(msg) from error
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield _parse_json_line(line)
+    if pending.strip():
+        yield _parse_json_line(pending)
+
+
+def _parse_json_line(line: bytes) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError as error:
+        text = line.decode("utf-8", errors="replace")
+        msg = f"the stream holds a line that is not JSON: {_excerpt(text)}"
+        raise LLMResponseException(msg) from error
 
 
 def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
     """Yield server-sent events as the WHATWG spec frames them.
 
     Blank lines dispatch; ``data`` lines join with ``\\n``; comments (``:``) and unknown
-    fields are ignored; one space after the colon is dropped. A final event without its
+    fields are ignored; one space after the colon is dropped; a leading BOM is skipped. A final event without its
     blank line is still dispatched, since some servers close right after the last one.
     """
     data: list[str] = []
     event = ""
     event_id: str | None = None
+    first = True
     for line in iter_lines(chunks):
+        if first:
+            line, first = line.removeprefix("\ufeff"), False
         if not line:
             if data:
                 yield SSEEvent(data="\n".join(data), event=event or "message", id=event_id)

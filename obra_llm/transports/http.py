@@ -7,10 +7,11 @@ and ``Retry-After`` is decided here, once.
 from __future__ import annotations
 
 import email.utils
+import functools
+import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 import httpx
 
@@ -24,11 +25,13 @@ from obra_llm.errors import (
 )
 
 __all__ = [
+    "attempt_timeout",
     "build_client",
     "error_for_status",
     "parse_retry_after",
     "read_error_detail",
     "redactor",
+    "safe_url",
     "translate_transport_errors",
 ]
 
@@ -52,10 +55,31 @@ def build_client(
     return httpx.Client(
         base_url=base_url.rstrip("/"),
         headers=dict(headers or {}),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        timeout=attempt_timeout(timeout),
         transport=transport,
+        verify=_shared_tls_context(),
         follow_redirects=False,
     )
+
+
+def attempt_timeout(seconds: float) -> httpx.Timeout:
+    """Read/write/pool timeouts of ``seconds``; connecting gets at most 10 s of them."""
+    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
+
+
+@functools.cache
+def _shared_tls_context() -> ssl.SSLContext:
+    """One verified TLS context for every client: building one costs tens of milliseconds."""
+    return httpx.create_ssl_context()
+
+
+def safe_url(url: str) -> str:
+    """``url`` fit to show: any ``user:password@`` part is masked."""
+    scheme, separator, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if separator and "@" in authority:
+        authority = _MASK + "@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}{separator}{authority}{slash}{path}" if separator else url
 
 
 def redactor(*secrets: str | None) -> Callable[[str], str]:
@@ -70,32 +94,50 @@ def redactor(*secrets: str | None) -> Callable[[str], str]:
     return redact
 
 
-@contextmanager
-def translate_transport_errors(provider: str, *, target: str, timeout: float) -> Iterator[None]:
-    """Turn every ``httpx`` failure into the matching ``LLMException``, keeping the cause.
+def translate_transport_errors(provider: str, *, target: str, timeout: float) -> _TransportErrors:
+    """A context that turns every ``httpx`` failure into the matching ``LLMException``.
 
-    ``target`` names what was being reached (a URL without secrets) for the message.
+    The cause is kept (``raise ... from``). ``target`` names what was being reached (a URL
+    without secrets) for the message. A plain class, not ``@contextmanager``: it runs on
+    every call, and a generator-based context costs several frames each time.
     """
-    try:
-        yield
-    except httpx.TimeoutException as error:
-        msg = f"no answer from {target} within {timeout:g} s ({type(error).__name__})"
-        raise LLMTimeoutException(msg, provider=provider) from error
-    except httpx.ConnectError as error:
-        msg = f"cannot connect to {target}: {str(error) or type(error).__name__}; is the server running?"
-        raise LLMConnectionException(msg, provider=provider) from error
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as error:
-        msg = f"cannot use URL {target}: {error}"
-        raise LLMConnectionException(msg, provider=provider, retryable=False) from error
-    except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as error:
-        msg = f"connection to {target} broke: {str(error) or type(error).__name__}"
-        raise LLMConnectionException(msg, provider=provider) from error
-    except (httpx.DecodingError, httpx.TooManyRedirects, httpx.LocalProtocolError) as error:
-        msg = f"unusable response from {target}: {str(error) or type(error).__name__}"
-        raise LLMResponseException(msg, provider=provider) from error
-    except (httpx.HTTPError, httpx.StreamError, httpx.CookieConflict) as error:
-        msg = f"request to {target} failed: {str(error) or type(error).__name__}"
-        raise LLMConnectionException(msg, provider=provider) from error
+    return _TransportErrors(provider, target, timeout)
+
+
+class _TransportErrors:
+    __slots__ = ("provider", "target", "timeout")
+
+    def __init__(self, provider: str, target: str, timeout: float) -> None:
+        self.provider = provider
+        self.target = target
+        self.timeout = timeout
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> Literal[False]:
+        if isinstance(error, _HTTPX_FAILURES):
+            raise self._translate(error) from error
+        return False
+
+    def _translate(self, error: BaseException) -> LLMException:
+        provider, target = self.provider, self.target
+        detail = str(error) or type(error).__name__
+        if isinstance(error, httpx.TimeoutException):
+            msg = f"no answer from {target} within {self.timeout:g} s ({type(error).__name__})"
+            return LLMTimeoutException(msg, provider=provider)
+        if isinstance(error, httpx.ConnectError):
+            return LLMConnectionException(f"cannot connect to {target}: {detail}; is the server running?", provider=provider)
+        if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return LLMConnectionException(f"cannot use URL {target}: {detail}", provider=provider, retryable=False)
+        if isinstance(error, httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError):
+            return LLMConnectionException(f"connection to {target} broke: {detail}", provider=provider)
+        if isinstance(error, httpx.DecodingError | httpx.TooManyRedirects | httpx.LocalProtocolError | httpx.HTTPStatusError):
+            return LLMResponseException(f"unusable response from {target}: {detail}", provider=provider)
+        return LLMConnectionException(f"request to {target} failed: {detail}", provider=provider)
+
+
+_HTTPX_FAILURES = (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, httpx.CookieConflict)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: Callable[[], float] = time.time) -> float | None:
@@ -178,7 +220,5 @@ def read_error_detail(response: httpx.Response, extract: Callable[[Any], str | N
         text = extract(response.json())
     except ValueError:
         text = None
-    detail = text if text else (raw.strip() or "(empty body)")
-    if len(detail) > 500:
-        detail = detail[:500] + "..."
-    return redact(detail)
+    detail = redact(text if text else (raw.strip() or "(empty body)"))
+    return detail if len(detail) <= 500 else detail[:500] + "..."

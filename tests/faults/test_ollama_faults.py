@@ -13,22 +13,8 @@ import pytest
 
 from obra_llm import LLMConnectionException, LLMResponseException, LLMTimeoutException, RateLimitError
 from obra_llm.providers.ollama import OllamaLLM
+from tests.support.fakes import FakeClock
 from tests.support.ollama_wire import Answer, Cut, Hang, MidStreamError, OllamaWireServer, Status
-
-
-class FakeClock:
-    """Monotonic time that moves only when the retry loop sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture
@@ -85,7 +71,7 @@ def test_persistent_5xx_stops_at_attempt_limit(server: OllamaWireServer, clock: 
 
 def test_deadline_bounds_the_retries(server: OllamaWireServer, clock: FakeClock) -> None:
     server.queue(*[Status(503, "busy")] * 10)
-    config = {"retry_attempts": 10, "retry_backoff_base": 4.0, "retry_backoff_max": 8.0, "retry_deadline": 15.0}
+    config = {"retry_attempts": 10, "retry_backoff_base": 4.0, "retry_backoff_max": 8.0, "retry_deadline": 15.0, "timeout": 5}
     with provider(server.url, clock, **config) as llm, pytest.raises(LLMResponseException):
         llm.generate("hi")
     assert sum(clock.sleeps) < 15.0
@@ -141,3 +127,21 @@ def test_lines_split_anywhere_still_parse(server: OllamaWireServer, clock: FakeC
     with provider(server.url, clock) as llm:
         for _ in range(4):
             assert "".join(llm.generate_stream("hi")) == "".join(pieces)
+
+
+def test_streamed_calls_reuse_one_connection(server: OllamaWireServer, clock: FakeClock) -> None:
+    with provider(server.url, clock) as llm:
+        for _ in range(5):
+            assert "".join(llm.generate_stream("hi")) == "Hello from Ollama."
+        assert llm.generate("hi") == "Hello from Ollama."
+    assert server.connections == 1
+
+
+def test_abandoned_stream_closes_its_response(server: OllamaWireServer, clock: FakeClock) -> None:
+    server.queue(Answer(pieces=["a", "b", "c"]))
+    with provider(server.url, clock) as llm:
+        stream = llm.generate_stream("hi")
+        assert next(stream) == "a"
+        stream.close()
+        assert llm.metrics["calls"] == 1 and llm.metrics["errors"] == 0
+        assert llm.generate("hi") == "Hello from Ollama."

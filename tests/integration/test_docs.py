@@ -25,7 +25,8 @@ def test_every_settings_key_is_documented(llm_type: str) -> None:
     page = sections((DOCS / "configuration.md").read_text(encoding="utf-8"))
     assert llm_type in page, f"docs/configuration.md has no section for `{llm_type}`"
     documented = page[llm_type] + page[COMMON_SECTION]
-    settings_type = getattr(REGISTRY[llm_type], "settings_type")
+    settings_type = getattr(REGISTRY[llm_type], "settings_type", None)
+    assert settings_type is not None, f"{llm_type} declares no settings_type"
     missing = [field.name for field in attrs.fields(settings_type) if f"`{field.name}`" not in documented]
     assert missing == [], f"keys of {llm_type} not in docs/configuration.md: {missing}"
 

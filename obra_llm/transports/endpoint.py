@@ -1,0 +1,115 @@
+"""``HttpEndpoint``: one provider instance's pooled connection to its HTTP API.
+
+Everything an HTTP provider does per request that is not translation lives here once:
+the client, per-attempt timeouts, error translation, reading error bodies, and streams
+that are read to their end so that the connection goes back to the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from obra_llm.errors import LLMException, LLMResponseException
+from obra_llm.transports.http import (
+    attempt_timeout,
+    build_client,
+    read_error_detail,
+    redactor,
+    safe_url,
+    translate_transport_errors,
+)
+
+__all__ = ["ErrorMapper", "HttpEndpoint"]
+
+T = TypeVar("T")
+
+#: Builds the exception for a non-2xx response: ``(response, detail) -> exception``.
+ErrorMapper = Callable[[httpx.Response, str], LLMException]
+
+
+class HttpEndpoint:
+    """A base URL, its credentials and a pooled, thread-safe client, for one provider instance."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        base_url: str,
+        timeout: float,
+        headers: Mapping[str, str] | None = None,
+        secrets: Sequence[str] = (),
+        error_text: Callable[[Any], str | None],
+        map_error: ErrorMapper,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.provider = provider
+        self.target = safe_url(base_url)
+        self.redact = redactor(*secrets)
+        self._client = build_client(base_url=base_url, timeout=timeout, headers=headers, transport=transport)
+        self._timeout = timeout
+        self._default_timeout = attempt_timeout(timeout)
+        self._error_text = error_text
+        self._map_error = map_error
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Send one request and return its parsed JSON body; errors become ``LLMException``s."""
+        with translate_transport_errors(self.provider, target=self.target, timeout=timeout):
+            response = self._client.request(method, path, json=json, params=params, timeout=self._timeout_for(timeout))
+            if response.is_error:
+                raise self._error(response)
+            return self._parsed(response)
+
+    def stream(
+        self,
+        path: str,
+        *,
+        timeout: float,
+        json: Any,
+        process: Callable[[Iterator[bytes]], Iterator[T]],
+        params: Mapping[str, str] | None = None,
+    ) -> Generator[T, None, None]:
+        """POST ``json`` and hand the body's byte chunks to ``process`` as they arrive.
+
+        When ``process`` is done, whatever is left of the body is read (and dropped) so the
+        connection is reused; closing the stream early closes the response instead.
+        """
+        with translate_transport_errors(self.provider, target=self.target, timeout=timeout):
+            request = self._client.build_request("POST", path, json=json, params=params, timeout=self._timeout_for(timeout))
+            response = self._client.send(request, stream=True)
+            try:
+                if response.is_error:
+                    raise self._error(response)
+                chunks = response.iter_bytes()
+                yield from process(chunks)
+                for _ in chunks:
+                    pass
+            finally:
+                response.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def _timeout_for(self, seconds: float) -> httpx.Timeout:
+        return self._default_timeout if seconds == self._timeout else attempt_timeout(seconds)
+
+    def _error(self, response: httpx.Response) -> LLMException:
+        return self._map_error(response, read_error_detail(response, self._error_text, self.redact))
+
+    def _parsed(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as error:
+            msg = f"{self.target} answered HTTP {response.status_code} with a body that is not JSON"
+            raise LLMResponseException(msg, provider=self.provider, status_code=response.status_code) from error

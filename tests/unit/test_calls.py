@@ -1,0 +1,285 @@
+"""CallRunner: retries, metrics and stream semantics shared by every provider."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+import pytest
+
+from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems
+from obra_llm.errors import AuthenticationError, LLMConnectionException, LLMResponseException, LLMTimeoutException
+from obra_llm.retry import RetryPolicy
+from tests.support.fakes import FakeClock
+
+
+def _runner(clock: FakeClock, attempts: int = 3) -> CallRunner:
+    return CallRunner(RetryPolicy(attempts=attempts), clock=clock, sleep=clock.sleep, draw=lambda: 0.0)
+
+
+class Provider:
+    """Opens scripted streams: each open takes the next script; records opens and closes."""
+
+    def __init__(self, clock: FakeClock, scripts: list[list[str | StreamEnd | Exception]], *, open_error: Exception | None = None) -> None:
+        self.clock = clock
+        self.scripts = list(scripts)
+        self.open_error = open_error
+        self.opened = 0
+        self.closed = 0
+        self.lefts: list[float] = []
+
+    def open(self, left: float) -> StreamItems:
+        self.lefts.append(left)
+        self.opened += 1
+        if self.open_error is not None:
+            error, self.open_error = self.open_error, None
+            raise error
+        return self._items(self.scripts.pop(0))
+
+    def _items(self, script: list[str | StreamEnd | Exception]) -> StreamItems:
+        try:
+            for item in script:
+                self.clock.advance(0.125)
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            self.closed += 1
+
+
+# -- complete ----------------------------------------------------------------------------
+
+
+def test_complete_records_a_success() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+
+    def attempt(left: float) -> Completion:
+        clock.advance(0.25)
+        return Completion("hi", prompt_tokens=7, completion_tokens=3, stop_reason="stop")
+
+    assert runner.complete(attempt) == Completion("hi", 7, 3, "stop")
+    assert runner.metrics.snapshot() == {
+        "calls": 1,
+        "total_tokens": 10,
+        "total_latency_ms": 250.0,
+        "errors": 0,
+        "timeouts": 0,
+        "prompt_tokens": 7,
+        "completion_tokens": 3,
+        "retries": 0,
+    }
+
+
+def test_complete_records_a_failure_once_after_retries() -> None:
+    clock = FakeClock()
+    runner = _runner(clock, attempts=3)
+    calls: list[float] = []
+
+    def attempt(left: float) -> Completion:
+        calls.append(left)
+        raise LLMConnectionException("refused")
+
+    with pytest.raises(LLMConnectionException):
+        runner.complete(attempt)
+    snapshot = runner.metrics.snapshot()
+    assert (len(calls), snapshot["calls"], snapshot["errors"], snapshot["timeouts"], snapshot["retries"]) == (3, 1, 1, 0, 2)
+    assert snapshot["total_latency_ms"] == 1500.0  # slept 0.5 + 1.0
+
+
+def test_complete_counts_a_timeout_as_error_and_timeout() -> None:
+    clock = FakeClock()
+    runner = _runner(clock, attempts=1)
+
+    def attempt(left: float) -> Completion:
+        raise LLMTimeoutException("slow")
+
+    with pytest.raises(LLMTimeoutException):
+        runner.complete(attempt)
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["timeouts"]) == (1, 1, 1)
+
+
+def test_complete_retry_then_success_counts_one_call_and_one_retry() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    errors: list[Exception] = [LLMConnectionException("refused")]
+
+    def attempt(left: float) -> Completion:
+        if errors:
+            raise errors.pop()
+        return Completion("ok", prompt_tokens=1, completion_tokens=1)
+
+    assert runner.complete(attempt).text == "ok"
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["retries"], snapshot["total_tokens"]) == (1, 0, 1, 2)
+
+
+def test_complete_non_llm_error_is_recorded_and_propagates() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+
+    def attempt(left: float) -> Completion:
+        raise RuntimeError("bug")
+
+    with pytest.raises(RuntimeError, match="bug"):
+        runner.complete(attempt)
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["retries"]) == (1, 1, 0)
+
+
+# -- stream ------------------------------------------------------------------------------
+
+
+def test_stream_yields_pieces_and_records_usage() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [["Hel", "", "lo", StreamEnd(prompt_tokens=5, completion_tokens=2, stop_reason="stop")]])
+    assert list(runner.stream(provider.open)) == ["Hel", "lo"]
+    assert runner.metrics.snapshot() == {
+        "calls": 1,
+        "total_tokens": 7,
+        "total_latency_ms": 500.0,
+        "errors": 0,
+        "timeouts": 0,
+        "prompt_tokens": 5,
+        "completion_tokens": 2,
+        "retries": 0,
+    }
+    assert (provider.opened, provider.closed) == (1, 1)
+
+
+def test_stream_without_stream_end_records_zero_tokens() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    assert list(runner.stream(Provider(clock, [["a", "b"]]).open)) == ["a", "b"]
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["total_tokens"]) == (1, 0)
+
+
+def test_stream_does_nothing_until_iterated() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [["a"]])
+    stream = runner.stream(provider.open)
+    assert isinstance(stream, Generator)
+    assert provider.opened == 0
+    stream.close()
+    assert (provider.opened, runner.metrics.snapshot()["calls"]) == (0, 0)
+
+
+def test_stream_retries_a_failure_to_open() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [["ok"]], open_error=LLMConnectionException("refused"))
+    assert list(runner.stream(provider.open)) == ["ok"]
+    assert provider.opened == 2
+    assert clock.sleeps == [0.5]
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["retries"]) == (1, 0, 1)
+
+
+def test_stream_retries_a_failure_before_the_first_piece() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [[LLMResponseException("cut", retryable=True)], ["fresh", StreamEnd(1, 1)]])
+    assert list(runner.stream(provider.open)) == ["fresh"]
+    assert (provider.opened, provider.closed) == (2, 2)
+    assert runner.metrics.snapshot()["retries"] == 1
+
+
+def test_stream_does_not_retry_non_retryable_before_the_first_piece() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [[AuthenticationError("bad key")], ["never"]])
+    with pytest.raises(AuthenticationError):
+        list(runner.stream(provider.open))
+    assert provider.opened == 1
+
+
+def test_stream_raises_after_the_first_piece_without_retrying() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    cut = LLMResponseException("cut mid-stream", retryable=True)
+    provider = Provider(clock, [["first", cut], ["second attempt"]])
+    received: list[str] = []
+    with pytest.raises(LLMResponseException) as caught:
+        for piece in runner.stream(provider.open):
+            received.append(piece)
+    assert caught.value is cut
+    assert received == ["first"]
+    assert (provider.opened, provider.closed, clock.sleeps) == (1, 1, [])
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["retries"]) == (1, 1, 0)
+
+
+def test_stream_timeout_after_first_piece_counts_a_timeout() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [["first", LLMTimeoutException("slow")]])
+    with pytest.raises(LLMTimeoutException):
+        list(runner.stream(provider.open))
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["errors"], snapshot["timeouts"]) == (1, 1)
+
+
+def _abandon_with_break(runner: CallRunner, open_stream: Callable[[float], StreamItems]) -> list[str]:
+    received: list[str] = []
+    for piece in runner.stream(open_stream):
+        received.append(piece)
+        break
+    return received
+
+
+def test_stream_abandoned_with_break_is_a_call_not_an_error_and_closes_the_source() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [["a", "b", "c", StreamEnd(9, 9)]])
+    assert _abandon_with_break(runner, provider.open) == ["a"]
+    assert provider.closed == 1
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["total_tokens"]) == (1, 0, 0)
+    assert snapshot["total_latency_ms"] == 125.0
+
+
+def test_stream_abandoned_with_close_is_a_call_not_an_error_and_closes_the_source() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [["a", "b", "c"]])
+    stream = runner.stream(provider.open)
+    assert isinstance(stream, Generator)
+    assert next(stream) == "a"
+    assert provider.closed == 0
+    stream.close()
+    assert provider.closed == 1
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["timeouts"]) == (1, 0, 0)
+    with pytest.raises(StopIteration):
+        next(stream)
+
+
+def test_stream_non_llm_error_mid_stream_is_recorded_and_closes_the_source() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [["a", ValueError("parser bug")]])
+    with pytest.raises(ValueError, match="parser bug"):
+        list(runner.stream(provider.open))
+    assert provider.closed == 1
+    assert runner.metrics.snapshot()["errors"] == 1
+
+
+def test_stream_that_keeps_failing_before_any_piece_counts_one_failed_call() -> None:
+    clock = FakeClock()
+    runner = _runner(clock, attempts=3)
+    provider = Provider(clock, [[LLMConnectionException(f"reset {index}")] for index in range(3)])
+    with pytest.raises(LLMConnectionException, match="reset 2"):
+        list(runner.stream(provider.open))
+    snapshot = runner.metrics.snapshot()
+    assert (provider.opened, snapshot["calls"], snapshot["errors"], snapshot["retries"]) == (3, 1, 1, 2)
+
+
+def test_stream_passes_seconds_left_to_open() -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [[LLMConnectionException("reset")], ["ok"]])
+    list(runner.stream(provider.open))
+    assert provider.lefts == [60.0, 60.0 - 0.125 - 0.5]

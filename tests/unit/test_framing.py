@@ -1,0 +1,294 @@
+"""NDJSON and SSE framing over chunks split anywhere: exhaustive splits and properties."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from obra_llm.errors import LLMResponseException
+from obra_llm.transports.framing import SSEEvent, iter_lines, iter_ndjson, iter_sse
+
+NDJSON = (
+    '{"message":{"content":"héllo 👋"},"done":false}\r\n'
+    "\n"
+    '{"message":{"content":"中文\\n"},"done":false}\n'
+    '{"done":true,"eval_count":3}'
+).encode()
+NDJSON_VALUES = [
+    {"message": {"content": "héllo 👋"}, "done": False},
+    {"message": {"content": "中文\n"}, "done": False},
+    {"done": True, "eval_count": 3},
+]
+
+SSE = (
+    ": keep-alive comment\r\n"
+    "event: message_start\r\n"
+    'data: {"type":"start","text":"é"}\r\n'
+    "\r\n"
+    "id: 7\n"
+    "data:first line\n"
+    "data: second 😀\n"
+    "retry: 1000\n"
+    "\n"
+    "event: ping\r"
+    "data: {}\r"
+    "\r"
+    "data: [DONE]"
+).encode()
+SSE_EVENTS = [
+    SSEEvent(data='{"type":"start","text":"é"}', event="message_start"),
+    SSEEvent(data="first line\nsecond 😀", event="message", id="7"),
+    SSEEvent(data="{}", event="ping", id="7"),
+    SSEEvent(data="[DONE]", event="message", id="7"),
+]
+
+
+def _split(payload: bytes, *cuts: int) -> list[bytes]:
+    points = [0, *sorted(cuts), len(payload)]
+    return [payload[start:end] for start, end in zip(points, points[1:], strict=False)]
+
+
+# -- iter_lines --------------------------------------------------------------------------
+
+
+def test_lines_with_every_terminator() -> None:
+    assert list(iter_lines([b"a\nb\r\nc\rd"])) == ["a", "b", "c", "d"]
+
+
+def test_blank_lines_are_kept() -> None:
+    assert list(iter_lines([b"a\n\n\r\n\rb\n"])) == ["a", "", "", "", "b"]
+
+
+def test_no_lines_from_no_bytes() -> None:
+    assert list(iter_lines([])) == []
+    assert list(iter_lines([b"", b""])) == []
+
+
+def test_final_carriage_return_ends_the_last_line() -> None:
+    assert list(iter_lines([b"a\r"])) == ["a"]
+
+
+def test_crlf_split_between_chunks_is_one_terminator() -> None:
+    assert list(iter_lines([b"a\r", b"\nb"])) == ["a", "b"]
+
+
+def test_cr_then_cr_split_is_two_lines() -> None:
+    assert list(iter_lines([b"a\r", b"\rb"])) == ["a", "", "b"]
+
+
+def test_multibyte_character_split_across_chunks() -> None:
+    data = "é👋中".encode()
+    assert list(iter_lines([bytes([byte]) for byte in data])) == ["é👋中"]
+
+
+def test_lines_are_yielded_before_the_stream_ends() -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"first\nsec"
+        raise AssertionError("read past the first complete line")
+
+    lines = iter_lines(chunks())
+    assert next(lines) == "first"
+
+
+def test_invalid_utf8_is_a_response_error() -> None:
+    with pytest.raises(LLMResponseException) as caught:
+        list(iter_lines([b"ok\n", b"\xff\xfe\n"]))
+    assert str(caught.value) == "the response is not valid UTF-8 (invalid start byte at byte 0 of a chunk)"
+    assert isinstance(caught.value.__cause__, UnicodeDecodeError)
+
+
+def test_truncated_utf8_at_the_end_is_a_response_error() -> None:
+    with pytest.raises(LLMResponseException, match="not valid UTF-8"):
+        list(iter_lines(["é".encode()[:1]]))
+
+
+def test_overlong_line_is_a_response_error() -> None:
+    with pytest.raises(LLMResponseException) as caught:
+        list(iter_lines([b"x" * 6, b"y" * 6], max_line_chars=10))
+    assert str(caught.value) == "a line of the response exceeds 10 characters"
+
+
+def test_long_lines_within_the_limit_pass() -> None:
+    assert list(iter_lines([b"x" * 6, b"y" * 4 + b"\n"], max_line_chars=10)) == ["x" * 6 + "y" * 4]
+
+
+# -- every split point -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cut", range(1, len(NDJSON)))
+def test_ndjson_every_single_split_point(cut: int) -> None:
+    assert list(iter_ndjson(_split(NDJSON, cut))) == NDJSON_VALUES
+
+
+@pytest.mark.parametrize("cut", range(1, len(SSE)))
+def test_sse_every_single_split_point(cut: int) -> None:
+    assert list(iter_sse(_split(SSE, cut))) == SSE_EVENTS
+
+
+def test_ndjson_every_pair_of_split_points() -> None:
+    size = len(NDJSON)
+    for first in range(1, size):
+        for second in range(first, size):
+            assert list(iter_ndjson(_split(NDJSON, first, second))) == NDJSON_VALUES, (first, second)
+
+
+def test_sse_one_byte_at_a_time() -> None:
+    assert list(iter_sse([bytes([byte]) for byte in SSE])) == SSE_EVENTS
+
+
+def test_ndjson_one_byte_at_a_time() -> None:
+    assert list(iter_ndjson([bytes([byte]) for byte in NDJSON])) == NDJSON_VALUES
+
+
+def test_split_points_cover_crlf_and_utf8_interiors() -> None:
+    """The samples really contain the hard cases the split tests are meant to hit."""
+    assert b"\r\n" in NDJSON and b"\r\n" in SSE
+    assert "👋".encode() in NDJSON and "😀".encode() in SSE
+
+
+# -- NDJSON ------------------------------------------------------------------------------
+
+
+def test_ndjson_skips_blank_lines() -> None:
+    assert list(iter_ndjson([b'\n  \n{"a":1}\n\t\n'])) == [{"a": 1}]
+
+
+def test_ndjson_any_json_value() -> None:
+    assert list(iter_ndjson([b'1\n"s"\nnull\n[1]\n'])) == [1, "s", None, [1]]
+
+
+def test_ndjson_bad_line_is_a_response_error_with_an_excerpt() -> None:
+    with pytest.raises(LLMResponseException) as caught:
+        list(iter_ndjson([b'{"a":1}\n{"cut": \n']))
+    assert str(caught.value) == "the stream holds a line that is not JSON: '{\"cut\": '"
+    assert isinstance(caught.value.__cause__, json.JSONDecodeError)
+
+
+def test_ndjson_excerpt_is_truncated() -> None:
+    with pytest.raises(LLMResponseException) as caught:
+        list(iter_ndjson([b"x" * 500]))
+    assert str(caught.value) == f"the stream holds a line that is not JSON: {'x' * 200 + '...'!r}"
+
+
+# -- SSE ---------------------------------------------------------------------------------
+
+
+def test_sse_comment_only_stream_has_no_events() -> None:
+    assert list(iter_sse([b": hello\n\n: again\n\n"])) == []
+
+
+def test_sse_multiline_data_joins_with_newline() -> None:
+    assert list(iter_sse([b"data: a\ndata: b\ndata:\ndata: c\n\n"])) == [SSEEvent(data="a\nb\n\nc")]
+
+
+def test_sse_only_one_space_is_dropped() -> None:
+    assert list(iter_sse([b"data:  two spaces\n\n"])) == [SSEEvent(data=" two spaces")]
+
+
+def test_sse_data_without_space() -> None:
+    assert list(iter_sse([b"data:{}\n\n"])) == [SSEEvent(data="{}")]
+
+
+def test_sse_event_name_resets_after_dispatch() -> None:
+    assert list(iter_sse([b"event: delta\ndata: 1\n\ndata: 2\n\n"])) == [
+        SSEEvent(data="1", event="delta"),
+        SSEEvent(data="2", event="message"),
+    ]
+
+
+def test_sse_event_without_data_is_not_dispatched() -> None:
+    assert list(iter_sse([b"event: ping\n\ndata: x\n\n"])) == [SSEEvent(data="x")]
+
+
+def test_sse_unknown_fields_are_ignored() -> None:
+    assert list(iter_sse([b"foo: bar\nretry: 5\ndata: y\n\n"])) == [SSEEvent(data="y")]
+
+
+def test_sse_field_without_colon_has_an_empty_value() -> None:
+    """WHATWG: a line with no colon is a field named by the whole line, with value ""."""
+    assert list(iter_sse([b"data\ndata: y\n\n"])) == [SSEEvent(data="\ny")]
+    assert list(iter_sse([b"data\n\n"])) == [SSEEvent(data="")]
+
+
+def test_sse_leading_byte_order_mark_is_stripped() -> None:
+    """WHATWG: the stream is UTF-8 decoded with one leading BOM removed, even split across chunks."""
+    bom = "\ufeff".encode()
+    assert list(iter_sse([bom + b"data: first\n\n"])) == [SSEEvent(data="first")]
+    assert list(iter_sse([bom[:2], bom[2:] + b"data: first\n\n"])) == [SSEEvent(data="first")]
+
+
+def test_sse_final_event_without_blank_line_is_dispatched() -> None:
+    assert list(iter_sse([b"event: end\ndata: bye"])) == [SSEEvent(data="bye", event="end")]
+
+
+def test_sse_crlf_lines() -> None:
+    assert list(iter_sse([b"event: e\r\ndata: d\r\n\r\n"])) == [SSEEvent(data="d", event="e")]
+
+
+def test_sse_id_persists_across_events() -> None:
+    assert list(iter_sse([b"id: 1\ndata: a\n\ndata: b\n\n"])) == [SSEEvent("a", "message", "1"), SSEEvent("b", "message", "1")]
+
+
+# -- properties --------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@st.composite
+def chunkings(draw: st.DrawFn, payload: bytes) -> list[bytes]:
+    cuts = draw(st.lists(st.integers(0, len(payload)), max_size=12))
+    return _split(payload, *cuts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(json_values, max_size=6), terminator=st.sampled_from(["\n", "\r\n"]), data=st.data())
+def test_property_ndjson_any_chunking_equals_one_chunk(values: list[Any], terminator: str, data: st.DataObject) -> None:
+    payload = "".join(json.dumps(value, ensure_ascii=False) + terminator for value in values).encode()
+    whole = list(iter_ndjson([payload]))
+    assert whole == values
+    assert list(iter_ndjson(data.draw(chunkings(payload)))) == whole
+
+
+sse_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    events=st.lists(st.tuples(st.none() | sse_text, st.lists(sse_text, min_size=1, max_size=3)), max_size=5),
+    terminator=st.sampled_from(["\n", "\r\n", "\r"]),
+    data=st.data(),
+)
+def test_property_sse_any_chunking_equals_one_chunk(
+    events: list[tuple[str | None, list[str]]], terminator: str, data: st.DataObject
+) -> None:
+    lines: list[str] = []
+    for name, data_lines in events:
+        if name is not None:
+            lines.append(f"event: {name}")
+        lines.extend(f"data: {line}" for line in data_lines)
+        lines.append("")
+    payload = "".join(line + terminator for line in lines).encode()
+    whole = list(iter_sse([payload]))
+    assert [(event.event, event.data) for event in whole] == [
+        (name or "message", "\n".join(data_lines)) for name, data_lines in events
+    ]
+    assert list(iter_sse(data.draw(chunkings(payload)))) == whole
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunks=st.lists(st.binary(max_size=40), max_size=6))
+def test_property_random_bytes_raise_only_response_errors(chunks: list[bytes]) -> None:
+    for reader in (iter_ndjson, iter_sse, iter_lines):
+        try:
+            list(reader(chunks))
+        except LLMResponseException:
+            pass

@@ -1,0 +1,96 @@
+"""validate_options: per-call options are checked, every problem reported, nothing dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from obra_llm.errors import ConfigError
+from obra_llm.options import ALL_OPTIONS, validate_options
+
+
+def test_all_options_are_the_generate_options_keys() -> None:
+    assert ALL_OPTIONS == frozenset({"temperature", "max_tokens", "system", "stop", "seed", "timeout"})
+
+
+def test_valid_options_are_returned_unchanged() -> None:
+    options: dict[str, Any] = {
+        "temperature": 0.2,
+        "max_tokens": 64,
+        "system": "be brief",
+        "stop": ["\n\n", "END"],
+        "seed": 7,
+        "timeout": 2.5,
+    }
+    assert validate_options(options, provider="ollama") == options
+
+
+def test_no_options_are_valid() -> None:
+    assert validate_options({}, provider="ollama") == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "problem"),
+    [
+        ("temperature", 2.5, "temperature=2.5 must be a number from 0 to 2"),
+        ("temperature", -0.1, "temperature=-0.1 must be a number from 0 to 2"),
+        ("temperature", True, "temperature=True must be a number from 0 to 2"),
+        ("temperature", float("nan"), "temperature=nan must be a number from 0 to 2"),
+        ("temperature", "0.5", "temperature='0.5' must be a number from 0 to 2"),
+        ("max_tokens", 0, "max_tokens=0 must be a whole number >= 1"),
+        ("max_tokens", 1.0, "max_tokens=1.0 must be a whole number >= 1"),
+        ("max_tokens", True, "max_tokens=True must be a whole number >= 1"),
+        ("timeout", 0, "timeout=0 must be a number of seconds > 0"),
+        ("timeout", float("inf"), "timeout=inf must be a number of seconds > 0"),
+        ("seed", 1.5, "seed=1.5 must be a whole number"),
+        ("seed", False, "seed=False must be a whole number"),
+        ("system", 3, "system must be a string, not int"),
+        ("stop", "END", "stop='END' must be a list of non-empty strings"),
+        ("stop", ["ok", ""], "stop=['ok', ''] must be a list of non-empty strings"),
+        ("stop", [1], "stop=[1] must be a list of non-empty strings"),
+    ],
+)
+def test_each_bad_value_is_named(name: str, value: Any, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_options({name: value}, provider="ollama")
+    assert caught.value.problems == (problem,)
+    assert str(caught.value) == f"invalid options for ollama.generate(): {problem}"
+
+
+def test_unknown_option_is_rejected() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_options({"top_k": 5}, provider="ollama")
+    assert caught.value.problems == (f"unknown option 'top_k'; generate() accepts {sorted(ALL_OPTIONS)}",)
+
+
+def test_unsupported_option_is_rejected_not_dropped() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_options({"seed": 1}, provider="codex", supported={"timeout", "system"})
+    assert caught.value.problems == ("option 'seed' is not supported by codex; it accepts ['system', 'timeout']",)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate_options({"temperature": 9, "top_k": 1, "max_tokens": 0}, provider="ollama")
+    assert caught.value.problems == (
+        "temperature=9 must be a number from 0 to 2",
+        f"unknown option 'top_k'; generate() accepts {sorted(ALL_OPTIONS)}",
+        "max_tokens=0 must be a whole number >= 1",
+    )
+
+
+def test_provider_temperature_range() -> None:
+    assert validate_options({"temperature": 1.0}, provider="anthropic", temperature_range=(0.0, 1.0)) == {
+        "temperature": 1.0
+    }
+    with pytest.raises(ConfigError) as caught:
+        validate_options({"temperature": 1.5}, provider="anthropic", temperature_range=(0.0, 1.0))
+    assert caught.value.problems == ("temperature=1.5 must be a number from 0 to 1",)
+
+
+def test_max_stop_limit() -> None:
+    assert validate_options({"stop": ("a", "b")}, provider="openai", max_stop=2) == {"stop": ("a", "b")}
+    with pytest.raises(ConfigError) as caught:
+        validate_options({"stop": ["a", "b", "c"]}, provider="openai", max_stop=2)
+    assert caught.value.problems == ("stop has 3 sequences; at most 2 are allowed",)
