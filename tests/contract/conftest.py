@@ -1,7 +1,8 @@
 """Fixtures for driving the real Codex CLI against the local Responses stub.
 
 The pinned binary is found at ``$OBRA_LLM_CODEX_BIN`` or ``.tools/codex/node_modules/.bin/codex``
-(``scripts/install-codex.sh`` puts it there); without it every contract test is skipped.
+(``scripts/install-codex.sh`` puts it there); without it every contract test is skipped,
+except under CI, where a missing binary fails them.
 Each test gets its own ``CODEX_HOME`` and no API key, so the user's login is never used.
 """
 
@@ -26,7 +27,10 @@ def codex_bin() -> str:
     """The pinned codex binary, or a skip saying how to install it."""
     binary = os.environ.get("OBRA_LLM_CODEX_BIN") or str(DEFAULT_BIN)
     if not os.access(binary, os.X_OK):
-        pytest.skip(f"the pinned Codex CLI is not installed at {binary}: run scripts/install-codex.sh")
+        reason = f"the pinned Codex CLI is not installed at {binary}: run scripts/install-codex.sh"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (under CI the contract tests must run, not skip)")
+        pytest.skip(reason)
     return binary
 
 
