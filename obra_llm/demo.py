@@ -20,14 +20,24 @@ from obra_llm.protocol import LLMPlugin
 from obra_llm.registry import REGISTRY, create_llm, lookup
 from obra_llm.transports.process import ProcessRunner
 
-__all__ = ["DEMO_CONFIGS", "DemoRow", "demo_recording", "replayed_provider", "run_demo"]
+__all__ = ["DEMO_CONFIGS", "RECORDING_FOLDERS", "DemoRow", "demo_recording", "replayed_provider", "run_demo"]
 
+_DEMO_KEY = "test-key-not-a-secret"
+#: Registry aliases that share another type's recordings (and documentation page).
+RECORDING_FOLDERS: Mapping[str, str] = {"openai-api": "openai"}
 #: The configuration each provider's demo recording was made with (the recording tests use these).
 #: The Codex CLI was recorded against a local Responses stub registered in its config.toml as
 #: model provider ``stub``; selecting it here keeps replay independent of the user's login.
+#: API keys are dummies: replay sends nothing anywhere, and the cassettes hold no header.
 DEMO_CONFIGS: Mapping[str, Mapping[str, Any]] = {
     "ollama": {"type": "ollama", "model": "qwen2.5-coder:32b"},
     "openai-codex": {"type": "openai-codex", "model": "gpt-5-codex", "config_overrides": {"model_provider": "stub"}},
+    "anthropic": {"type": "anthropic", "model": "claude-sonnet-4-5", "api_key": _DEMO_KEY},
+    "openai": {"type": "openai", "model": "gpt-4o-mini", "api_key": _DEMO_KEY},
+    "openai-api": {"type": "openai-api", "model": "gpt-4o-mini", "api_key": _DEMO_KEY},
+    "mistral": {"type": "mistral", "model": "mistral-small-latest", "api_key": _DEMO_KEY},
+    "gemini": {"type": "gemini", "model": "gemini-2.5-flash", "api_key": _DEMO_KEY},
+    "cohere": {"type": "cohere", "model": "command-a-03-2025", "api_key": _DEMO_KEY},
 }
 
 
@@ -57,13 +67,15 @@ def demo_recording(root: Path, provider: str) -> Path:
     """Where ``provider``'s demo recording lives under the recordings ``root``."""
     if provider in _CLI_REPLAY:
         return root / "cli" / _CLI_REPLAY[provider][0] / "demo.json"
-    return root / "http" / provider / "demo.yaml"
+    return root / "http" / RECORDING_FOLDERS.get(provider, provider) / "demo.yaml"
 
 
 def run_demo(root: Path) -> list[DemoRow]:
     """Replay the quality check through every provider that has a demo recording under ``root``."""
     rows = []
     for provider in REGISTRY:
+        if provider in RECORDING_FOLDERS:
+            continue  # an alias: its recordings are its target's
         if demo_recording(root, provider).exists() and provider in DEMO_CONFIGS:
             with replayed_provider(root, provider) as (llm, provenance):
                 rows.append(_ask(provider, "cli" if provider in _CLI_REPLAY else "http", llm, provenance))

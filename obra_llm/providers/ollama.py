@@ -9,37 +9,28 @@ has started, an error arrives as a last ``{"error": ...}`` line with status 200 
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import Any, ClassVar, Literal, Self, Unpack
+from collections.abc import Iterator, Mapping
+from typing import Any, Unpack
 
 import attrs
 import httpx
 
-from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems
+from obra_llm.calls import Completion, StreamEnd, StreamItems
 from obra_llm.config.constraints import at_least
-from obra_llm.config.convert import parse_settings
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
-from obra_llm.errors import LLMConnectionException, LLMException, LLMResponseException, ModelNotFoundError
-from obra_llm.metrics import Metrics
+from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
 from obra_llm.options import validate_options
-from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo
-from obra_llm.retry import RetryPolicy
+from obra_llm.protocol import GenerateOptions
+from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest
 from obra_llm.tokens import estimate_tokens
-from obra_llm.transports.endpoint import HttpEndpoint
 from obra_llm.transports.framing import iter_ndjson
 from obra_llm.transports.http import error_for_status, safe_url
 
-__all__ = ["OllamaLLM", "OllamaSettings"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["OllamaLLM", "OllamaSettings", "OllamaWire"]
 
 _PROVIDER = "ollama"
 _DEFAULT_MODEL = "qwen2.5-coder:32b"
-#: How long ``is_available`` and ``get_model_info`` may take: they must answer fast.
-_PROBE_TIMEOUT = 0.9
 
 
 @attrs.frozen(kw_only=True)
@@ -57,98 +48,46 @@ class OllamaSettings(CommonSettings):
     api_key: Secret | None = None
 
 
-class OllamaLLM:
-    """The ``ollama`` provider: a local (or hosted) Ollama server over its native API."""
+class OllamaWire:
+    """Translation for Ollama's native API (see the module docstring)."""
 
-    settings_type: ClassVar[type[OllamaSettings]] = OllamaSettings
-    transport_kind: ClassVar[Literal["http", "cli"]] = "http"
+    provider = _PROVIDER
+    settings_type = OllamaSettings
 
-    def __init__(
-        self,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._transport = transport
-        self._clock = clock
-        self._sleep = sleep
-        self._state: _Ready | None = None
-        self._closed = False
-        self._info: ModelInfo | None = None
-
-    def __repr__(self) -> str:
-        if self._state is None:
-            return "OllamaLLM(uninitialized)"
-        return f"OllamaLLM(model={self._state.settings.model!r}, endpoint={self._state.endpoint.target!r})"
-
-    # -- the LLMPlugin interface -------------------------------------------------------
-
-    def initialize(self, config: Mapping[str, Any], /) -> None:
-        """Validate ``config`` and build the HTTP client; no request is sent."""
-        settings = parse_settings(OllamaSettings, config, provider=_PROVIDER)
+    def access(self, settings: OllamaSettings, environ: Mapping[str, str]) -> Access:
         secret = settings.api_key.reveal() if settings.api_key else None
-        target = safe_url(settings.endpoint)
-        self.close()
-        endpoint = HttpEndpoint(
-            provider=_PROVIDER,
-            base_url=settings.endpoint,
-            timeout=settings.timeout,
-            headers={"authorization": f"Bearer {secret}"} if secret else None,
-            secrets=[secret] if secret else [],
-            error_text=_error_text,
-            map_error=lambda response, detail: _map_error(response, detail, settings, target),
-            transport=self._transport,
-        )
-        policy = RetryPolicy.from_settings(settings, timeout=settings.timeout)
-        self._state = _Ready(settings, endpoint, CallRunner(policy, clock=self._clock, sleep=self._sleep))
-        self._closed = False
-        self._info = None
-        logger.debug("ollama provider ready: model %s at %s", settings.model, endpoint.target)
+        headers = {"authorization": f"Bearer {secret}"} if secret else {}
+        return Access(base_url=settings.endpoint, headers=headers, secrets=(secret,) if secret else ())
 
-    def generate(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> str:
-        """The whole answer to ``prompt`` (one non-streamed ``/api/chat`` call, retried per policy)."""
-        state = self._ready()
-        checked = validate_options(options, provider=_PROVIDER)
-        body = _map_request(state.settings, prompt, checked, stream=False)
-        timeout = checked.get("timeout", state.settings.timeout)
+    def check_options(self, options: Mapping[str, Any], settings: OllamaSettings) -> GenerateOptions:
+        return validate_options(options, provider=_PROVIDER)
 
-        def attempt(left: float) -> Completion:
-            answer = state.endpoint.request_json("POST", "/api/chat", json=body, timeout=min(timeout, left))
-            return _process_response(answer)
+    def chat(self, settings: OllamaSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> WireRequest:
+        return WireRequest("/api/chat", _map_request(settings, prompt, options, stream=stream))
 
-        return state.calls.complete(attempt, timeout=timeout).text
+    def process_response(self, body: Any) -> Completion:
+        return _process_response(body)
 
-    def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
-        """Yield the answer as Ollama streams it (NDJSON); options are checked before any I/O."""
-        state = self._ready()
-        checked = validate_options(options, provider=_PROVIDER)
-        body = _map_request(state.settings, prompt, checked, stream=True)
-        timeout = checked.get("timeout", state.settings.timeout)
+    def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
+        return _process_stream(iter_ndjson(chunks))
 
-        def open_stream(left: float) -> StreamItems:
-            return state.endpoint.stream("/api/chat", json=body, timeout=min(timeout, left), process=_process_chunks)
+    def error_text(self, body: Any) -> str | None:
+        error = body.get("error") if isinstance(body, dict) else None
+        return error if isinstance(error, str) else None
 
-        return state.calls.stream(open_stream, timeout=timeout)
+    def map_error(self, response: httpx.Response, detail: str, settings: OllamaSettings) -> LLMException:
+        if response.status_code == 404:
+            model = settings.model
+            msg = f"model {model!r} not found on {safe_url(settings.endpoint)}: {detail} (run `ollama pull {model}`)"
+            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
+        return error_for_status(response, provider=_PROVIDER, detail=detail)
 
-    def is_available(self) -> bool:
-        """Whether the server answers within a second and has the model pulled."""
-        problem = self.availability_problem()
-        if problem:
-            logger.info("ollama is not available: %s", problem)
-        return problem is None
+    def probe(self, settings: OllamaSettings) -> WireRequest:
+        return WireRequest("/api/tags", method="GET")
 
-    def availability_problem(self) -> str | None:
-        """Why calls cannot succeed now (with the fix), or ``None`` when they can."""
-        state = self._ready()
-        model, target = state.settings.model, state.endpoint.target
-        try:
-            tags = state.endpoint.request_json("GET", "/api/tags", timeout=_PROBE_TIMEOUT)
-        except LLMConnectionException as error:
-            return f"{error.message} (start it with `ollama serve`, or set endpoint)"
-        except LLMException as error:
-            return f"{target}/api/tags failed: {error.message}"
-        models = tags.get("models") if isinstance(tags, dict) else None
+    def probe_problem(self, body: Any, settings: OllamaSettings) -> str | None:
+        target, model = safe_url(settings.endpoint), settings.model
+        models = body.get("models") if isinstance(body, dict) else None
         if not isinstance(models, list):
             return f"{target}/api/tags did not answer with Ollama's model list"
         names = {entry.get("name") for entry in models if isinstance(entry, dict)}
@@ -156,76 +95,27 @@ class OllamaLLM:
             return f"model {model!r} is not pulled on {target} (run `ollama pull {model}`)"
         return None
 
-    def get_model_info(self) -> ModelInfo:
-        """Model name, endpoint and context length (``num_ctx`` if configured, else from ``/api/show``)."""
-        state = self._ready()
-        if self._info is not None:
-            return self._info
-        try:
-            shown = state.endpoint.request_json("POST", "/api/show", json={"model": state.settings.model}, timeout=_PROBE_TIMEOUT)
-        except LLMException as error:
-            logger.debug("ollama /api/show failed, using configured values: %s", error)
-            details: dict[str, Any] = {"error": error.message}
-        else:
-            details = _process_show(shown)
+    def model_request(self, settings: OllamaSettings) -> WireRequest | None:
+        return WireRequest("/api/show", {"model": settings.model})
+
+    def model_facts(self, body: Any | None, settings: OllamaSettings) -> ModelFacts:
+        """``num_ctx`` when configured (the window Ollama allocates), else the trained maximum."""
+        details = _process_show(body) if body is not None else {}
         trained = details.get("trained_context_length")
-        info: ModelInfo = {
-            "provider": _PROVIDER,
-            "model_name": state.settings.model,
-            "type": "http",
-            "execution_mode": "http",
-            "context_length": state.settings.context_length or (trained if isinstance(trained, int) else None),
-            "endpoint": state.endpoint.target,
-            "details": details,
-        }
-        if "error" not in details:
-            self._info = info
-        return info
+        return ModelFacts(settings.context_length or (trained if isinstance(trained, int) else None), details)
 
-    @property
-    def metrics(self) -> MetricsSnapshot:
-        """Counters since ``initialize``: calls, tokens, latency, errors, timeouts, retries."""
-        return (self._state.calls.metrics if self._state else Metrics()).snapshot()
-
-    def estimate_tokens(self, text: str, /) -> int:
-        """Offline tiktoken estimate; Qwen/Llama tokenizers are approximated with ``o200k_base``."""
-        return estimate_tokens(text, self._state.settings.model if self._state else _DEFAULT_MODEL)
-
-    def close(self) -> None:
-        """Close the HTTP connection pool; ``initialize`` makes the provider usable again."""
-        if self._state is not None and not self._closed:
-            self._state.endpoint.close()
-        self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def _ready(self) -> _Ready:
-        if self._state is None or self._closed:
-            state = "closed" if self._state is not None else "not initialized"
-            msg = f"OllamaLLM is {state}: call initialize(config) first"
-            raise RuntimeError(msg)
-        return self._state
+    def estimate_tokens(self, text: str, settings: OllamaSettings | None) -> int:
+        """Qwen and Llama tokenizers, approximated offline with tiktoken's ``o200k_base``."""
+        return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
 
 
-@attrs.frozen
-class _Ready:
-    """What ``initialize`` builds once: validated settings, the endpoint, the call runner."""
+class OllamaLLM(HttpLLM[OllamaSettings]):
+    """The ``ollama`` provider: a local (or hosted) Ollama server over its native API."""
 
-    settings: OllamaSettings
-    endpoint: HttpEndpoint
-    calls: CallRunner
+    settings_type = OllamaSettings
 
-
-def _map_error(response: httpx.Response, detail: str, settings: OllamaSettings, target: str) -> LLMException:
-    if response.status_code == 404:
-        model = settings.model
-        msg = f"model {model!r} not found on {target}: {detail} (run `ollama pull {model}`)"
-        return error_for_status(response, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
-    return error_for_status(response, provider=_PROVIDER, detail=detail)
+    def __init__(self, **seams: Unpack[Seams]) -> None:
+        super().__init__(OllamaWire(), **seams)
 
 
 # -- request mapping (ours -> wire) ------------------------------------------------------------
@@ -264,11 +154,6 @@ def _model_names(model: str) -> set[str]:
 # -- response processing (wire -> ours) ----------------------------------------------------------
 
 
-def _error_text(body: Any) -> str | None:
-    error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, str) else None
-
-
 def _count(body: Mapping[str, Any], key: str) -> int:
     """A token count; Ollama omits zero counts (``omitempty``), so absent means 0."""
     value = body.get(key, 0)
@@ -292,10 +177,6 @@ def _process_response(body: Any) -> Completion:
         completion_tokens=_count(body, "eval_count"),
         stop_reason=body.get("done_reason"),
     )
-
-
-def _process_chunks(chunks: Iterator[bytes]) -> StreamItems:
-    return _process_stream(iter_ndjson(chunks))
 
 
 def _process_stream(lines: Iterator[Any]) -> StreamItems:
@@ -323,7 +204,7 @@ def _process_stream(lines: Iterator[Any]) -> StreamItems:
 
 def _process_show(shown: Any) -> dict[str, Any]:
     if not isinstance(shown, dict):
-        return {"error": "/api/show did not answer with an object"}
+        return {}
     facts: dict[str, Any] = {}
     model_info = shown.get("model_info")
     if isinstance(model_info, dict):

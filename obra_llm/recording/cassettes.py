@@ -37,6 +37,8 @@ _REQUEST_HEADERS_DROPPED = (
     "openai-project",
     "cookie",
     "anthropic-beta",
+    "host",
+    "user-agent",
 )
 #: Response headers that identify accounts, requests or sessions, or change every run.
 _RESPONSE_HEADERS_DROPPED = frozenset(
@@ -56,6 +58,8 @@ _RESPONSE_HEADERS_DROPPED = frozenset(
         "via",
     }
 )
+#: A local server's random port makes every re-recording differ; its cassettes say ``localhost``.
+_LOOPBACK = re.compile(r"^(https?://)(?:127\.0\.0\.1|localhost|\[::1\]):\d+")
 #: Query parameters that carry credentials (Gemini's ``?key=``).
 _QUERY_SECRETS = ("key", "api_key")
 #: Secrets that look the same in every provider's bodies (see docs wire.md section 7).
@@ -128,7 +132,7 @@ def use_cassette(
 def _scrub_request(request: Request, secrets: Sequence[str]) -> Request:
     if request.body:
         request.body = scrub_text(request.body.decode("utf-8", errors="replace"), secrets).encode("utf-8")
-    request.uri = scrub_text(request.uri, secrets)
+    request.uri = _LOOPBACK.sub(r"\1localhost", scrub_text(request.uri, secrets))
     return request
 
 

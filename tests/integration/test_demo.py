@@ -17,13 +17,13 @@ from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.providers.ollama import OllamaLLM
 from obra_llm.recording.library import recordings_root
 from obra_llm.recording.mode import RecordMode
-from tests.support.ollama_fixtures import OllamaCase
+from tests.support.http_cases import ApiCase
 
 
 @pytest.mark.cassette("demo")
-def test_ollama_demo_recording(ollama_case: OllamaCase) -> None:
+def test_ollama_demo_recording(ollama_case: ApiCase) -> None:
     llm = OllamaLLM()
-    llm.initialize(dict(DEMO_CONFIGS["ollama"]) | {"endpoint": ollama_case.endpoint})
+    llm.initialize(dict(DEMO_CONFIGS["ollama"]) | ollama_case.config)
     with llm:
         answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
     assert answer.startswith("SCORE:")

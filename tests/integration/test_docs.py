@@ -8,27 +8,44 @@ from pathlib import Path
 import attrs
 import pytest
 
+from obra_llm.config.settings import CommonSettings
+from obra_llm.demo import RECORDING_FOLDERS
 from obra_llm.registry import REGISTRY
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-COMMON_SECTION = "Keys every provider accepts"
+#: Provider pages whose file name is not the registry type.
+PAGES = {"openai-codex": "codex"}
 
 
-def sections(text: str) -> dict[str, str]:
-    """The page's ``##`` sections by title (provider sections are titled `` `type` ``)."""
-    parts = re.split(r"^## +(.+)$", text, flags=re.MULTILINE)
-    return {title.strip().strip("`"): body for title, body in zip(parts[1::2], parts[2::2], strict=True)}
+def provider_page(llm_type: str) -> Path:
+    name = RECORDING_FOLDERS.get(llm_type, llm_type)
+    return DOCS / "providers" / f"{PAGES.get(name, name)}.md"
+
+
+def test_common_keys_are_in_the_configuration_page() -> None:
+    page = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    missing = [field.name for field in attrs.fields(CommonSettings) if f"| `{field.name}` |" not in page]
+    assert missing == []
 
 
 @pytest.mark.parametrize("llm_type", sorted(REGISTRY))
-def test_every_settings_key_is_documented(llm_type: str) -> None:
-    page = sections((DOCS / "configuration.md").read_text(encoding="utf-8"))
-    assert llm_type in page, f"docs/configuration.md has no section for `{llm_type}`"
-    documented = page[llm_type] + page[COMMON_SECTION]
+def test_every_provider_key_is_on_its_page(llm_type: str) -> None:
+    page = provider_page(llm_type)
+    assert page.exists(), f"{llm_type} has no page {page.relative_to(DOCS.parent)}"
+    text = page.read_text(encoding="utf-8")
     settings_type = getattr(REGISTRY[llm_type], "settings_type", None)
     assert settings_type is not None, f"{llm_type} declares no settings_type"
-    missing = [field.name for field in attrs.fields(settings_type) if f"`{field.name}`" not in documented]
-    assert missing == [], f"keys of {llm_type} not in docs/configuration.md: {missing}"
+    common = {field.name for field in attrs.fields(CommonSettings)}
+    missing = [
+        field.name for field in attrs.fields(settings_type) if field.name not in common and f"`{field.name}`" not in text
+    ]
+    assert missing == [], f"keys of {llm_type} not documented in {page.name}: {missing}"
+
+
+def test_configuration_page_links_every_provider_page() -> None:
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    for llm_type in REGISTRY:
+        assert f"providers/{provider_page(llm_type).name}" in text, llm_type
 
 
 def test_readme_links_resolve() -> None:

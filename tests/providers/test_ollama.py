@@ -14,7 +14,7 @@ from obra_llm import LLMResponseException, ModelNotFoundError
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.ollama import OllamaLLM, OllamaSettings, _map_request
-from tests.support.ollama_fixtures import OllamaCase
+from tests.support.http_cases import ApiCase
 from tests.support.ollama_wire import Answer, Cut, MidStreamError, Status
 
 MODEL = "qwen2.5-coder:32b"
@@ -30,10 +30,10 @@ def opened() -> Iterator[list[OllamaLLM]]:
 
 
 @pytest.fixture
-def make(ollama_case: OllamaCase, opened: list[OllamaLLM]) -> Maker:
+def make(ollama_case: ApiCase, opened: list[OllamaLLM]) -> Maker:
     def build(*, sleeps: list[float] | None = None, **config: Any) -> OllamaLLM:
         llm = OllamaLLM(sleep=(sleeps if sleeps is not None else []).append)
-        llm.initialize({"type": "ollama", "model": MODEL, "api_url": ollama_case.endpoint} | config)
+        llm.initialize(ollama_case.config | {"model": MODEL} | config)
         opened.append(llm)
         return llm
 
@@ -84,7 +84,7 @@ def test_model_not_found_is_clear_and_not_retried(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_busy_server_is_retried(ollama_case: OllamaCase, make: Maker) -> None:
+def test_busy_server_is_retried(ollama_case: ApiCase, make: Maker) -> None:
     ollama_case.script(Status(503, "server busy, please try again.  maximum pending requests exceeded"))
     sleeps: list[float] = []
     llm = make(sleeps=sleeps)
@@ -96,7 +96,7 @@ def test_busy_server_is_retried(ollama_case: OllamaCase, make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_error_line_mid_stream_raises(ollama_case: OllamaCase, make: Maker) -> None:
+def test_error_line_mid_stream_raises(ollama_case: ApiCase, make: Maker) -> None:
     ollama_case.script(MidStreamError(["SCORE:"], "the model failed to generate a response"))
     llm = make()
     stream = llm.generate_stream("Rate this.")
@@ -107,7 +107,7 @@ def test_error_line_mid_stream_raises(ollama_case: OllamaCase, make: Maker) -> N
 
 
 @pytest.mark.wire_only
-def test_stream_cut_before_done_raises(ollama_case: OllamaCase, make: Maker) -> None:
+def test_stream_cut_before_done_raises(ollama_case: ApiCase, make: Maker) -> None:
     ollama_case.script(Cut(["SCORE: 8", " and then"]))
     llm = make(retry_attempts=1)
     with pytest.raises(LLMResponseException, match="ended before its done:true"):
@@ -115,7 +115,7 @@ def test_stream_cut_before_done_raises(ollama_case: OllamaCase, make: Maker) -> 
 
 
 @pytest.mark.wire_only
-def test_split_utf8_chunks_stream_intact(ollama_case: OllamaCase, make: Maker) -> None:
+def test_split_utf8_chunks_stream_intact(ollama_case: ApiCase, make: Maker) -> None:
     ollama_case.script(Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"], chunk_size=5))
     llm = make()
     assert "".join(llm.generate_stream("Greet me.")) == "Schöne Grüße ✓ 日本語"
@@ -134,10 +134,10 @@ def test_is_available_with_model_pulled(make: Maker) -> None:
     assert make().is_available() is True
 
 
-def test_is_available_names_missing_model(ollama_case: OllamaCase, make: Maker) -> None:
+def test_is_available_names_missing_model(ollama_case: ApiCase, make: Maker) -> None:
     llm = make(model="no-such-model:1b")
     assert llm.availability_problem() == (
-        f"model 'no-such-model:1b' is not pulled on {ollama_case.endpoint} (run `ollama pull no-such-model:1b`)"
+        f"model 'no-such-model:1b' is not pulled on {ollama_case.config['endpoint']} (run `ollama pull no-such-model:1b`)"
     )
     assert llm.is_available() is False
 

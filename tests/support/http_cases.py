@@ -1,0 +1,116 @@
+"""Where a provider test's HTTP calls go: its cassette, its local wire server, or the real API.
+
+- record mode ``none`` (the default): the cassette replays; the config points at the
+  provider's real default URL with a dummy key, so replay also proves the defaults;
+- recording, with the real credentials in the environment (or the real URL, for
+  Ollama): the real service, and the cassette says ``real-service``;
+- recording otherwise: the provider's local wire server, and the cassette says
+  ``synthesized``. Tests marked ``wire_only`` script faults on the wire server, so they
+  always record from it.
+
+The cassette is ``cassettes/http/<provider>/<test name>.yaml`` unless
+``@pytest.mark.cassette("name")`` names another.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
+
+import attrs
+import pytest
+
+from obra_llm.recording.cassettes import Provenance, provenance
+from obra_llm.recording.mode import RecordMode
+from tests.support.http_replay import replayed
+
+__all__ = ["ApiCase", "ProviderSpec", "ScriptableServer", "open_case"]
+
+
+class ScriptableServer(Protocol):
+    """A local wire server: its URL, and a queue of scripted replies."""
+
+    @property
+    def url(self) -> str: ...
+
+    def queue(self, *replies: Any) -> None: ...
+
+
+@attrs.frozen
+class ProviderSpec:
+    """How to reach one provider in each mode."""
+
+    provider: str
+    server: Callable[[], AbstractContextManager[ScriptableServer]]
+    server_module: str
+    imitates: str
+    replay_url: str
+    url_key: str = "base_url"
+    key_variables: tuple[str, ...] = ()
+    real_url_variable: str | None = None
+    dummy_key: str = "test-key-not-a-secret"
+
+    def real_credentials(self) -> tuple[str, str | None] | None:
+        """(URL, key) of the real service when the environment provides them, else ``None``."""
+        key = next((os.environ[name] for name in self.key_variables if os.environ.get(name)), None)
+        url = os.environ.get(self.real_url_variable) if self.real_url_variable else None
+        if self.key_variables and key is None:
+            return None
+        if self.real_url_variable and not url:
+            return None
+        return (url or self.replay_url, key)
+
+
+@attrs.define
+class ApiCase:
+    """The config a test's provider should use, and the wire server when there is one."""
+
+    config: dict[str, Any]
+    server: ScriptableServer | None
+
+    def script(self, *replies: Any) -> None:
+        """Queue wire-server replies; a no-op in replay and against the real service."""
+        if self.server is not None:
+            self.server.queue(*replies)
+
+
+@contextmanager
+def open_case(spec: ProviderSpec, request: pytest.FixtureRequest, mode: RecordMode) -> Iterator[ApiCase]:
+    """Record or replay the test's cassette, yielding where the provider should point."""
+    marker = request.node.get_closest_marker("cassette")
+    name = str(marker.args[0]) if marker else request.node.name
+    wire_only = request.node.get_closest_marker("wire_only") is not None
+    base = {"type": spec.provider}
+
+    def config(url: str, key: str | None) -> dict[str, Any]:
+        return base | {spec.url_key: url} | ({"api_key": key} if key else {})
+
+    dummy = spec.dummy_key if spec.key_variables else None
+    if mode == "none":
+        with replayed(spec.provider, name, mode="none", made_by=None, secrets=[spec.dummy_key]):
+            yield ApiCase(config(spec.replay_url, dummy), None)
+        return
+    real = None if wire_only else spec.real_credentials()
+    if real is not None:
+        url, key = real
+        made_by = provenance(
+            "real-service", how=f"recorded from the real {spec.provider} service by {request.node.nodeid}", service=spec.provider
+        )
+        with replayed(spec.provider, name, mode=mode, made_by=made_by, secrets=[key or "", spec.dummy_key]):
+            yield ApiCase(config(url, key), None)
+        return
+    made_by = _synthesized(spec)
+    with spec.server() as server, replayed(spec.provider, name, mode=mode, made_by=made_by, secrets=[spec.dummy_key]):
+        yield ApiCase(config(server.url, dummy), server)
+
+
+def _synthesized(spec: ProviderSpec) -> Provenance:
+    return provenance(
+        "synthesized",
+        how=f"recorded from {spec.server_module}, a local server that follows the documented {spec.provider} "
+        "wire format (docs/providers); no real service was involved",
+        service=spec.provider,
+        imitates_version=spec.imitates,
+    )

@@ -1,0 +1,215 @@
+"""A scriptable local HTTP server that provider wire servers build on.
+
+A provider's server (``tests/support/<provider>_wire.py``) subclasses ``WireServer`` and
+implements ``route``: given a request, return a ``Reply``. Tests queue replies for the
+generation endpoint with ``queue``; requests, their headers and the number of accepted
+connections are kept for assertions. Replies cover what fault tests need: JSON with any
+status and headers, server-sent events (optionally split into tiny chunks, optionally
+cut), raw bytes, and hangs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import attrs
+
+__all__ = ["Hang", "Json", "Raw", "Reply", "Request", "Sse", "WireServer", "sse_event"]
+
+
+@attrs.frozen
+class Json:
+    """A JSON body with a status and extra headers."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class Sse:
+    """A ``text/event-stream`` body of ready-made frames (see ``sse_event``).
+
+    ``chunk_size`` splits the bytes anywhere (inside lines and UTF-8 characters);
+    ``drop_connection`` closes the socket before the chunked body is terminated.
+    """
+
+    frames: Sequence[str]
+    status: int = 200
+    chunk_size: int | None = None
+    drop_connection: bool = False
+    headers: Mapping[str, str] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class Raw:
+    """Any bytes with any content type (a body that is not what the API promises)."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain"
+
+
+@attrs.frozen
+class Hang:
+    """Answer nothing for ``seconds``, then close."""
+
+    seconds: float
+
+
+Reply = Json | Sse | Raw | Hang
+
+
+@attrs.frozen
+class Request:
+    """A request the server received."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: Any
+
+
+def sse_event(data: Any, event: str | None = None) -> str:
+    """One SSE frame: ``event: ...`` (when named) and ``data: <json>``, then a blank line."""
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
+
+
+class WireServer:
+    """A threaded server on 127.0.0.1; use as a context manager. Subclasses implement ``route``."""
+
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.requests: list[Request] = []
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._server = _Server(("127.0.0.1", 0), _Handler, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=type(self).__name__, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> WireServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def queue(self, *replies: Reply) -> None:
+        """Script the next generation replies, in order (``next_scripted`` hands them out)."""
+        with self._lock:
+            self.script.extend(replies)
+
+    def next_scripted(self) -> Reply | None:
+        """The next queued reply, or ``None`` when the script is empty."""
+        with self._lock:
+            return self.script.pop(0) if self.script else None
+
+    def requests_to(self, suffix: str) -> list[Request]:
+        """The requests whose path ends with ``suffix``."""
+        with self._lock:
+            return [request for request in self.requests if request.path.endswith(suffix)]
+
+    def route(self, request: Request) -> Reply:
+        """The reply to ``request``; subclasses dispatch on method and path."""
+        return Json(404, {"error": f"no route for {request.method} {request.path}"})
+
+    def _received(self, request: Request) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    def _accepted(self) -> None:
+        with self._lock:
+            self.connections += 1
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], wire: WireServer) -> None:
+        super().__init__(address, handler)
+        self.wire = wire
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.wire._accepted()
+        super().process_request(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: tests read the recorded requests, not a log."""
+
+    def do_GET(self) -> None:
+        self._serve(None)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", errors="replace")
+        self._serve(body)
+
+    def _serve(self, body: Any) -> None:
+        path, _, query = self.path.partition("?")
+        request = Request(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
+        wire = self.server.wire
+        wire._received(request)
+        reply = wire.route(request)
+        if isinstance(reply, Hang):
+            time.sleep(reply.seconds)
+            self.close_connection = True
+        elif isinstance(reply, Json):
+            self._send(reply.status, json.dumps(reply.body).encode(), "application/json", reply.headers)
+        elif isinstance(reply, Raw):
+            self._send(reply.status, reply.body, reply.content_type, {})
+        else:
+            self._stream(reply)
+
+    def _send(self, status: int, data: bytes, content_type: str, headers: Mapping[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, reply: Sse) -> None:
+        payload = "".join(reply.frames).encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        pieces = (
+            [payload[start : start + reply.chunk_size] for start in range(0, len(payload), reply.chunk_size)]
+            if reply.chunk_size
+            else [frame.encode() for frame in reply.frames]
+        )
+        for piece in pieces:
+            self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.flush()
+        if reply.drop_connection:
+            self.close_connection = True
+            return
+        self.wfile.write(b"0\r\n\r\n")
