@@ -95,9 +95,17 @@ def _providers(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """Each step on its own line: ``ok`` or ``FAIL`` with the cause and the fix."""
     config = _config(args)
     llm_type = configured_type(config)
-    llm = create_llm(config)
+    try:
+        llm = create_llm(config)
+    except ConfigError as error:
+        print(f"FAIL  configuration: {_one_line(error)}")
+        return EXIT_USAGE
+    except LLMException as error:
+        print(f"FAIL  cannot start {llm_type}: {error.message}")
+        return EXIT_PROVIDER
     try:
         print(f"ok    configuration: type {llm_type}, model {config.get('model') or '(provider default)'}")
         problem = _availability_problem(llm)
@@ -242,6 +250,14 @@ def _argument_or_stdin(value: str) -> str:
 def _first_line(text: str, limit: int = 48) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _one_line(error: Exception) -> str:
+    """An error's message on one line (a multi-problem ConfigError joins its problems)."""
+    problems = getattr(error, "problems", None)
+    if isinstance(problems, tuple) and len(problems) > 1:
+        return "; ".join(str(problem) for problem in problems)
+    return " ".join(str(error).split())
 
 
 def _fail(args: argparse.Namespace, error: Exception, code: int) -> int:

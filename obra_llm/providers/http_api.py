@@ -261,7 +261,8 @@ class HttpLLM(Generic[S]):
         try:
             body = state.endpoint.request_json(probe.method, probe.path, params=probe.params, json=probe.json, timeout=PROBE_TIMEOUT)
         except LLMConnectionException as error:
-            return f"{error.message} (check base_url / endpoint and the network)"
+            hint = getattr(self._wire, "unreachable_hint", "check base_url and the network")
+            return f"{error.message} ({hint})"
         except LLMException as error:
             return f"{state.endpoint.target}{probe.path} failed: {error.message}"
         return self._wire.probe_problem(body, state.settings)

@@ -53,6 +53,8 @@ class OllamaWire:
 
     provider = _PROVIDER
     settings_type = OllamaSettings
+    #: Shown by ``availability_problem`` when the server cannot be reached.
+    unreachable_hint = "start it with `ollama serve`, or set endpoint to where it runs"
 
     def access(self, settings: OllamaSettings, environ: Mapping[str, str]) -> Access:
         secret = settings.api_key.reveal() if settings.api_key else None
