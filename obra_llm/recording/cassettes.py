@@ -104,13 +104,16 @@ def use_cassette(
 ) -> Iterator[Cassette]:
     """Record or replay the HTTP calls made inside the block.
 
-    ``made_by`` is stored as the cassette's provenance when it is (re)written; on replay
-    the stored provenance is available as ``cassette.get_metadata("provenance", None)``.
+    ``made_by`` becomes the cassette's provenance whenever it is written: ``all`` starts
+    the file afresh, and ``new_episodes`` adding recordings of another source marks it
+    ``mixed``. On replay the stored provenance is ``cassette.get_metadata("provenance", None)``.
     In mode ``none`` an unrecorded request raises vcrpy's
     ``CannotOverwriteExistingCassetteException``, whose message names the request.
     """
     import vcr  # deferred: vcrpy is only needed to record or replay
 
+    if mode == "all":
+        Path(path).unlink(missing_ok=True)
     recorder = vcr.VCR(
         serializer="yaml",
         record_mode=mode,
@@ -123,10 +126,36 @@ def use_cassette(
         before_record_response=lambda response: _scrub_response(response, secrets),
     )
     recorder.register_matcher("json_body", _same_json_body)
+    if made_by is not None:
+        recorder.register_persister(_ProvenancePersister(made_by))
     with recorder.use_cassette(str(path), allow_playback_repeats=False) as cassette:
-        if made_by is not None and mode != "none":
-            cassette.get_metadata("provenance", made_by)
         yield cassette
+
+
+class _ProvenancePersister:
+    """vcrpy's file persister, writing ``made_by`` into the cassette's metadata on save."""
+
+    def __init__(self, made_by: Provenance) -> None:
+        self._made_by = made_by
+        self._loaded: Provenance | None = None
+
+    def load_cassette(self, cassette_path: str, serializer: Any) -> Any:
+        from vcr.persisters.filesystem import FilesystemPersister
+
+        loaded = FilesystemPersister.load_cassette(cassette_path, serializer)
+        metadata = loaded[2] if len(loaded) > 2 else {}
+        self._loaded = metadata.get("provenance") if isinstance(metadata, dict) else None
+        return loaded
+
+    def save_cassette(self, cassette_path: str, cassette_dict: dict[str, Any], serializer: Any) -> None:
+        from vcr.persisters.filesystem import FilesystemPersister
+
+        previous, current = self._loaded, self._made_by
+        if previous is not None and previous.get("source") != current["source"]:
+            current = {"source": "mixed", "how": "recordings of different sources in one cassette", "parts": [previous, current]}
+            current["recorded_at"] = self._made_by["recorded_at"]
+        metadata = dict(cassette_dict.get("metadata") or {}) | {"provenance": current}
+        FilesystemPersister.save_cassette(cassette_path, cassette_dict | {"metadata": metadata}, serializer)
 
 
 def _scrub_request(request: Request, secrets: Sequence[str]) -> Request:

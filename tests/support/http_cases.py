@@ -110,7 +110,7 @@ def _synthesized(spec: ProviderSpec) -> Provenance:
     return provenance(
         "synthesized",
         how=f"recorded from {spec.server_module}, a local server that follows the documented {spec.provider} "
-        "wire format (docs/providers); no real service was involved",
+        f"wire format (docs/providers/{spec.provider}.md); no real service was involved",
         service=spec.provider,
         imitates_version=spec.imitates,
     )

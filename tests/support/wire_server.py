@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import attrs
 
-__all__ = ["Hang", "Json", "Raw", "Reply", "Request", "Sse", "WireServer", "sse_event"]
+__all__ = ["Chunked", "Hang", "Json", "Raw", "Reply", "Request", "Sse", "WireServer", "sse_event"]
 
 
 @attrs.frozen
@@ -29,6 +29,7 @@ class Json:
     status: int
     body: Any
     headers: Mapping[str, str] = attrs.Factory(dict)
+    content_type: str = "application/json"
 
 
 @attrs.frozen
@@ -47,6 +48,21 @@ class Sse:
 
 
 @attrs.frozen
+class Chunked:
+    """A chunked body of ready-made pieces (NDJSON lines, say), with a content type.
+
+    ``chunk_size`` re-splits the bytes anywhere; ``drop_connection`` closes the socket
+    before the chunked body is terminated.
+    """
+
+    pieces: Sequence[str]
+    content_type: str = "application/x-ndjson"
+    status: int = 200
+    chunk_size: int | None = None
+    drop_connection: bool = False
+
+
+@attrs.frozen
 class Raw:
     """Any bytes with any content type (a body that is not what the API promises)."""
 
@@ -62,7 +78,7 @@ class Hang:
     seconds: float
 
 
-Reply = Json | Sse | Raw | Hang
+Reply = Json | Sse | Chunked | Raw | Hang
 
 
 @attrs.frozen
@@ -85,8 +101,9 @@ def sse_event(data: Any, event: str | None = None) -> str:
 class WireServer:
     """A threaded server on 127.0.0.1; use as a context manager. Subclasses implement ``route``."""
 
-    def __init__(self) -> None:
-        self.script: list[Reply] = []
+    def __init__(self, *, prefix: str = "") -> None:
+        self.prefix = prefix.rstrip("/")
+        self.script: list[Any] = []
         self.requests: list[Request] = []
         self.connections = 0
         self._lock = threading.Lock()
@@ -98,9 +115,9 @@ class WireServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://{host!s}:{port}{self.prefix}"
 
-    def __enter__(self) -> WireServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -109,13 +126,24 @@ class WireServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def queue(self, *replies: Reply) -> None:
-        """Script the next generation replies, in order (``next_scripted`` hands them out)."""
+    def queue(self, *replies: Any) -> None:
+        """Script the next generation replies, in order (``next_scripted`` hands them out).
+
+        A subclass may script its own reply types and translate them in ``route``.
+        """
         with self._lock:
             self.script.extend(replies)
 
     def next_scripted(self) -> Reply | None:
         """The next queued reply, or ``None`` when the script is empty."""
+        scripted = self._pop_script()
+        if scripted is not None and not isinstance(scripted, Json | Sse | Chunked | Raw | Hang):
+            msg = f"{type(self).__name__} scripts its own reply types; it must not call next_scripted"
+            raise TypeError(msg)
+        return scripted
+
+    def _pop_script(self) -> Any | None:
+        """The next queued item, whatever its type (for subclasses with their own reply types)."""
         with self._lock:
             return self.script.pop(0) if self.script else None
 
@@ -125,7 +153,7 @@ class WireServer:
             return [request for request in self.requests if request.path.endswith(suffix)]
 
     def route(self, request: Request) -> Reply:
-        """The reply to ``request``; subclasses dispatch on method and path."""
+        """The reply to ``request``; subclasses dispatch on method and path (prefix removed)."""
         return Json(404, {"error": f"no route for {request.method} {request.path}"})
 
     def _received(self, request: Request) -> None:
@@ -159,6 +187,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(None)
 
+    def do_HEAD(self) -> None:
+        self._serve(None)
+
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
@@ -170,19 +201,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, body: Any) -> None:
         path, _, query = self.path.partition("?")
-        request = Request(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
         wire = self.server.wire
+        if wire.prefix:
+            path = path[len(wire.prefix) :] if path.startswith(wire.prefix + "/") else "/__outside_prefix__" + path
+        request = Request(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
         wire._received(request)
         reply = wire.route(request)
         if isinstance(reply, Hang):
             time.sleep(reply.seconds)
             self.close_connection = True
         elif isinstance(reply, Json):
-            self._send(reply.status, json.dumps(reply.body).encode(), "application/json", reply.headers)
+            data = json.dumps(reply.body, separators=(",", ":")).encode()
+            self._send(reply.status, data, reply.content_type, reply.headers)
         elif isinstance(reply, Raw):
             self._send(reply.status, reply.body, reply.content_type, {})
+        elif isinstance(reply, Chunked):
+            self._chunked(reply.status, reply.content_type, reply.pieces, reply.chunk_size, reply.drop_connection, {})
         else:
-            self._stream(reply)
+            self._chunked(reply.status, "text/event-stream", reply.frames, reply.chunk_size, reply.drop_connection, reply.headers)
 
     def _send(self, status: int, data: bytes, content_type: str, headers: Mapping[str, str]) -> None:
         self.send_response(status)
@@ -191,25 +227,34 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
-    def _stream(self, reply: Sse) -> None:
-        payload = "".join(reply.frames).encode()
-        self.send_response(reply.status)
-        self.send_header("Content-Type", "text/event-stream")
+    def _chunked(
+        self,
+        status: int,
+        content_type: str,
+        texts: Sequence[str],
+        chunk_size: int | None,
+        drop_connection: bool,
+        headers: Mapping[str, str],
+    ) -> None:
+        payload = "".join(texts).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
-        for name, value in reply.headers.items():
+        for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
         pieces = (
-            [payload[start : start + reply.chunk_size] for start in range(0, len(payload), reply.chunk_size)]
-            if reply.chunk_size
-            else [frame.encode() for frame in reply.frames]
+            [payload[start : start + chunk_size] for start in range(0, len(payload), chunk_size)]
+            if chunk_size
+            else [text.encode() for text in texts]
         )
         for piece in pieces:
             self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
             self.wfile.flush()
-        if reply.drop_connection:
+        if drop_connection:
             self.close_connection = True
             return
         self.wfile.write(b"0\r\n\r\n")

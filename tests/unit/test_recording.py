@@ -223,3 +223,36 @@ def test_query_secrets_are_not_written(tmp_path: Path) -> None:
     written = path.read_text(encoding="utf-8")
     assert "AIzaSyA-secret-gemini-key" not in written
     assert "alt=sse" in written
+
+
+def _stored_provenance(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["metadata"]["provenance"]
+
+
+def test_rerecording_replaces_the_provenance_and_the_interactions(tmp_path: Path) -> None:
+    path = tmp_path / "session.yaml"
+    with OllamaWireServer() as server:
+        with use_cassette(path, mode="once", made_by=provenance("synthesized", how="wire", service="ollama")):
+            with _client(server.url) as client:
+                client.get("/api/version")
+                client.get("/api/tags")
+        with use_cassette(path, mode="all", made_by=provenance("real-service", how="real", service="ollama")):
+            with _client(server.url) as client:
+                client.get("/api/version")
+    assert _stored_provenance(path)["source"] == "real-service"
+    assert len(yaml.safe_load(path.read_text(encoding="utf-8"))["interactions"]) == 1
+
+
+def test_new_episodes_from_another_source_are_marked_mixed(tmp_path: Path) -> None:
+    path = tmp_path / "session.yaml"
+    with OllamaWireServer() as server:
+        with use_cassette(path, mode="once", made_by=provenance("synthesized", how="wire", service="ollama")):
+            with _client(server.url) as client:
+                client.get("/api/version")
+        with use_cassette(path, mode="new_episodes", made_by=provenance("real-service", how="real", service="ollama")):
+            with _client(server.url) as client:
+                client.get("/api/version")
+                client.get("/api/tags")
+    stored = _stored_provenance(path)
+    assert stored["source"] == "mixed"
+    assert [part["source"] for part in stored["parts"]] == ["synthesized", "real-service"]
