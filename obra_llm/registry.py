@@ -17,6 +17,7 @@ from obra_llm.config.expand import expand_env
 from obra_llm.errors import ConfigError, PluginNotFoundError
 from obra_llm.protocol import LLMPlugin
 from obra_llm.providers.codex import CodexCLI
+from obra_llm.providers.anthropic import AnthropicLLM
 from obra_llm.providers.ollama import OllamaLLM
 
 __all__ = ["DEFAULT_TYPE", "REGISTRY", "configured_type", "create_llm", "lookup", "validate_config"]
@@ -27,6 +28,7 @@ DEFAULT_TYPE = "ollama"
 REGISTRY: types.MappingProxyType[str, type[LLMPlugin]] = types.MappingProxyType(
     {
         "ollama": OllamaLLM,
+        "anthropic": AnthropicLLM,
         "openai-codex": CodexCLI,
     }
 )

@@ -174,6 +174,9 @@ def _scrub_response(response: dict[str, Any], secrets: Sequence[str]) -> dict[st
     content = body.get("string")
     if isinstance(content, bytes):
         body["string"] = scrub_text(content.decode("utf-8", errors="replace"), secrets).encode("utf-8")
+        for name in response["headers"]:
+            if name.lower() == "content-length":
+                response["headers"][name] = [str(len(body["string"]))]
     return response
 
 

@@ -12,11 +12,12 @@ import sys
 
 import pytest
 
-from obra_llm.demo import DEMO_CONFIGS, run_demo
+from obra_llm.demo import DEMO_CONFIGS, RECORDING_FOLDERS, run_demo
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.providers.ollama import OllamaLLM
 from obra_llm.recording.library import recordings_root
 from obra_llm.recording.mode import RecordMode
+from obra_llm.registry import REGISTRY
 from tests.support.http_cases import ApiCase
 
 
@@ -52,5 +53,7 @@ def test_demo_console_script_runs_offline(record_mode: RecordMode) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "ollama" in done.stdout and "SCORE: 8" in done.stdout
-    assert "synthesized" in done.stdout
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[4:]}
+    assert sorted(rows) == sorted(name for name in REGISTRY if name not in RECORDING_FOLDERS)
+    assert all("SCORE: 8" in row for row in rows.values())
+    assert "synthesized" in rows["ollama"]

@@ -1,0 +1,318 @@
+"""Anthropic's Messages API (``POST /v1/messages``).
+
+Wire facts this module relies on (``docs/providers/anthropic.md`` has the sources):
+``x-api-key`` and ``anthropic-version`` headers; ``max_tokens`` is required; ``system`` is
+a top-level field; temperature runs 0-1; there is no seed; whitespace-only stop sequences
+are refused with a 400. Text is the concatenation of the ``text`` content blocks; input
+tokens are ``input_tokens`` plus the two cache counts. Streams are named SSE events:
+``message_start`` carries the input usage, ``message_delta.usage`` counts are cumulative
+(the last one wins), ``message_stop`` is terminal, ``ping`` and unknown events are ignored,
+and an ``error`` event may arrive after HTTP 200. Error bodies are
+``{"type": "error", "error": {"type", "message"}, "request_id"}``; 529 means overloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Unpack
+from urllib.parse import quote
+
+import attrs
+import httpx
+
+from obra_llm.calls import Completion, StreamEnd, StreamItems
+from obra_llm.config.constraints import between
+from obra_llm.config.secret import Secret
+from obra_llm.config.settings import CommonSettings
+from obra_llm.errors import (
+    AuthenticationError,
+    ConfigError,
+    LLMException,
+    LLMResponseException,
+    ModelNotFoundError,
+    RateLimitError,
+)
+from obra_llm.options import ALL_OPTIONS, validate_options
+from obra_llm.protocol import GenerateOptions
+from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest, api_key, context_from_table
+from obra_llm.tokens import estimate_tokens
+from obra_llm.transports.framing import SSEEvent, iter_sse
+from obra_llm.transports.http import error_for_status, safe_url
+
+__all__ = ["API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicLLM", "AnthropicSettings", "AnthropicWire"]
+
+_PROVIDER = "anthropic"
+_DEFAULT_MODEL = "claude-sonnet-4-5"
+_DEFAULT_BASE_URL = "https://api.anthropic.com"
+_KEY_VARIABLES = ("ANTHROPIC_API_KEY",)
+#: The ``anthropic-version`` header every request carries.
+API_VERSION = "2023-06-01"
+#: ``max_tokens`` is required by the API; this is sent when neither the call nor the config sets it.
+DEFAULT_MAX_TOKENS = 4096
+#: Every generate() option but ``seed``: the Messages API has none.
+_SUPPORTED = ALL_OPTIONS - {"seed"}
+#: Context windows by model family, for when ``GET /v1/models/{id}`` does not say
+#: (platform.claude.com/docs/en/about-claude/models/overview; the 1M-token window of some
+#: Sonnet models needs a beta header, which obra_llm does not send).
+_CONTEXT_WINDOWS: Mapping[str, int] = {
+    "claude-opus-4": 200_000,
+    "claude-sonnet-4": 200_000,
+    "claude-haiku-4": 200_000,
+    "claude-3-7-sonnet": 200_000,
+    "claude-3-5-sonnet": 200_000,
+    "claude-3-5-haiku": 200_000,
+    "claude-3-opus": 200_000,
+    "claude-3-sonnet": 200_000,
+    "claude-3-haiku": 200_000,
+    "claude-2.1": 200_000,
+    "claude-2.0": 100_000,
+    "claude-instant-1": 100_000,
+}
+#: What an ``error`` event after HTTP 200 becomes: (class, retryable), by ``error.type``.
+_STREAM_ERRORS: Mapping[str, tuple[type[LLMException], bool]] = {
+    "overloaded_error": (LLMResponseException, True),
+    "api_error": (LLMResponseException, True),
+    "timeout_error": (LLMResponseException, True),
+    "rate_limit_error": (RateLimitError, True),
+    "authentication_error": (AuthenticationError, False),
+    "permission_error": (AuthenticationError, False),
+    "billing_error": (RateLimitError, False),
+    "not_found_error": (ModelNotFoundError, False),
+}
+
+
+@attrs.frozen(kw_only=True)
+class AnthropicSettings(CommonSettings):
+    """Keys of the ``anthropic`` provider; ``temperature`` is narrowed to the API's 0-1.
+
+    ``api_key`` falls back to ``$ANTHROPIC_API_KEY``; ``base_url`` is the API root, without
+    ``/v1``.
+    """
+
+    model: str = _DEFAULT_MODEL
+    base_url: str = _DEFAULT_BASE_URL
+    api_key: Secret | None = None
+    temperature: float | None = attrs.field(default=None, metadata=between(0, 1))
+
+
+class AnthropicWire:
+    """Translation for Anthropic's Messages API (see the module docstring)."""
+
+    provider = _PROVIDER
+    settings_type = AnthropicSettings
+
+    def access(self, settings: AnthropicSettings, environ: Mapping[str, str]) -> Access:
+        key = api_key(settings.api_key, environ, _KEY_VARIABLES, provider=_PROVIDER)
+        headers = {"x-api-key": key, "anthropic-version": API_VERSION}
+        return Access(base_url=settings.base_url, headers=headers, secrets=(key,))
+
+    def check_options(self, options: Mapping[str, Any], settings: AnthropicSettings) -> GenerateOptions:
+        checked = validate_options(options, provider=_PROVIDER, supported=_SUPPORTED, temperature_range=(0.0, 1.0))
+        blank = [stop for stop in checked.get("stop", ()) if not stop.strip()]
+        if blank:
+            msg = (
+                f"invalid options for {_PROVIDER}.generate(): stop={blank!r}: Anthropic refuses stop sequences "
+                "made only of whitespace; use visible text such as '\\n\\nEND'"
+            )
+            raise ConfigError(msg)
+        return checked
+
+    def chat(self, settings: AnthropicSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> WireRequest:
+        return WireRequest("/v1/messages", _map_request(settings, prompt, options, stream=stream))
+
+    def process_response(self, body: Any) -> Completion:
+        return _process_response(body)
+
+    def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
+        return _process_stream(iter_sse(chunks))
+
+    def error_text(self, body: Any) -> str | None:
+        return _process_error_body(body)
+
+    def map_error(self, response: httpx.Response, detail: str, settings: AnthropicSettings) -> LLMException:
+        status = response.status_code
+        if status == 404:
+            model = settings.model
+            msg = f"model {model!r} not found at {safe_url(settings.base_url)}: {detail} (GET /v1/models lists the models)"
+            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
+        if status in (401, 403):
+            msg = f"{detail} (check api_key or ${_KEY_VARIABLES[0]})"
+            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=AuthenticationError, retryable=False)
+        if status == 402:
+            return error_for_status(response, provider=_PROVIDER, detail=detail, kind=RateLimitError, retryable=False)
+        return error_for_status(response, provider=_PROVIDER, detail=detail)
+
+    def probe(self, settings: AnthropicSettings) -> WireRequest:
+        return WireRequest("/v1/models", method="GET", params={"limit": "1"})
+
+    def probe_problem(self, body: Any, settings: AnthropicSettings) -> str | None:
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            return f"{safe_url(settings.base_url)}/v1/models did not answer with Anthropic's model list"
+        return None
+
+    def model_request(self, settings: AnthropicSettings) -> WireRequest | None:
+        return WireRequest(f"/v1/models/{quote(settings.model, safe='')}", method="GET")
+
+    def model_facts(self, body: Any | None, settings: AnthropicSettings) -> ModelFacts:
+        """``max_input_tokens`` from the models endpoint, else the family's window from a table."""
+        details = _process_model(body)
+        context = details.get("max_input_tokens")
+        if not isinstance(context, int):
+            context = context_from_table(settings.model, _CONTEXT_WINDOWS)
+        return ModelFacts(context, details)
+
+    def estimate_tokens(self, text: str, settings: AnthropicSettings | None) -> int:
+        """Claude's tokenizer is not public: approximated offline with tiktoken's ``o200k_base``.
+
+        Expect counts within about 10-20 % of Anthropic's on English text and code; the
+        exact figure is ``POST /v1/messages/count_tokens``, which costs a request.
+        """
+        return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
+
+
+class AnthropicLLM(HttpLLM[AnthropicSettings]):
+    """The ``anthropic`` provider: Claude models over Anthropic's Messages API."""
+
+    settings_type = AnthropicSettings
+
+    def __init__(self, **seams: Unpack[Seams]) -> None:
+        super().__init__(AnthropicWire(), **seams)
+
+
+# -- request mapping (ours -> wire) ------------------------------------------------------------
+
+
+def _map_request(settings: AnthropicSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": settings.model,
+        "max_tokens": options.get("max_tokens", settings.max_tokens) or DEFAULT_MAX_TOKENS,
+    }
+    system = options.get("system", settings.system)
+    if system:
+        body["system"] = system
+    body["messages"] = [{"role": "user", "content": prompt}]
+    temperature = options.get("temperature", settings.temperature)
+    if temperature is not None:
+        body["temperature"] = temperature
+    if "stop" in options:
+        body["stop_sequences"] = list(options["stop"])
+    body["stream"] = stream
+    return body
+
+
+# -- response processing (wire -> ours) ----------------------------------------------------------
+
+
+def _count(usage: Mapping[str, Any], key: str) -> int:
+    """A token count; absent or ``null`` (cache counts on older models) means 0."""
+    value = usage.get(key)
+    return value if isinstance(value, int) else 0
+
+
+def _input_tokens(usage: Mapping[str, Any]) -> int:
+    """All input tokens: uncached, written to the cache, and read from it."""
+    return _count(usage, "input_tokens") + _count(usage, "cache_creation_input_tokens") + _count(usage, "cache_read_input_tokens")
+
+
+def _process_response(body: Any) -> Completion:
+    if not isinstance(body, dict):
+        msg = f"Anthropic answered with JSON that is not an object: {type(body).__name__}"
+        raise LLMResponseException(msg, provider=_PROVIDER)
+    content = body.get("content")
+    if not isinstance(content, list):
+        msg = f"Anthropic's answer has no content list (type {body.get('type')!r})"
+        raise LLMResponseException(msg, provider=_PROVIDER)
+    text = "".join(
+        block["text"]
+        for block in content
+        if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
+    )
+    usage = body.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
+    return Completion(
+        text=text,
+        prompt_tokens=_input_tokens(usage),
+        completion_tokens=_count(usage, "output_tokens"),
+        stop_reason=body.get("stop_reason"),
+    )
+
+
+def _process_stream(events: Iterator[SSEEvent]) -> StreamItems:
+    prompt_tokens = completion_tokens = 0
+    stop_reason: str | None = None
+    for event in events:
+        kind = event.event
+        if kind == "content_block_delta":
+            delta = _event_data(event).get("delta")
+            if isinstance(delta, dict) and delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                yield delta["text"]
+        elif kind == "message_start":
+            message = _event_data(event).get("message")
+            usage = message.get("usage") if isinstance(message, dict) else None
+            if isinstance(usage, dict):
+                prompt_tokens = _input_tokens(usage)
+        elif kind == "message_delta":
+            data = _event_data(event)
+            usage = data.get("usage")
+            if isinstance(usage, dict):
+                # Cumulative totals: the last event's counts replace the earlier ones.
+                completion_tokens = _count(usage, "output_tokens")
+                if isinstance(usage.get("input_tokens"), int):
+                    prompt_tokens = _input_tokens(usage)
+            delta = data.get("delta")
+            if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                stop_reason = delta["stop_reason"]
+        elif kind == "message_stop":
+            yield StreamEnd(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=stop_reason)
+            return
+        elif kind == "error":
+            raise _stream_error(_event_data(event))
+    msg = "Anthropic's stream ended before its message_stop event (the answer is cut)"
+    raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
+
+
+def _event_data(event: SSEEvent) -> dict[str, Any]:
+    try:
+        data = json.loads(event.data)
+    except ValueError as error:
+        msg = f"Anthropic streamed a {event.event} event whose data is not JSON: {event.data[:200]!r}"
+        raise LLMResponseException(msg, provider=_PROVIDER) from error
+    if not isinstance(data, dict):
+        msg = f"Anthropic streamed a {event.event} event whose data is not a JSON object: {type(data).__name__}"
+        raise LLMResponseException(msg, provider=_PROVIDER)
+    return data
+
+
+def _stream_error(data: Mapping[str, Any]) -> LLMException:
+    """The exception for an ``error`` event that arrived after HTTP 200."""
+    error = data.get("error")
+    error_type = error.get("type") if isinstance(error, dict) else None
+    kind, retryable = _STREAM_ERRORS.get(str(error_type), (LLMResponseException, False))
+    detail = _process_error_body(data) or "(no message)"
+    return kind(f"Anthropic reported an error mid-stream: {detail}", provider=_PROVIDER, retryable=retryable)
+
+
+def _process_error_body(body: Any) -> str | None:
+    """``"<error.type>: <error.message>"`` from an error body; a bare string error is taken as is."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, str):
+        return error or None
+    if not isinstance(error, dict):
+        return None
+    kind, message = error.get("type"), error.get("message")
+    parts = [part for part in (kind, message) if isinstance(part, str) and part]
+    return ": ".join(parts) or None
+
+
+def _process_model(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        return {}
+    facts: dict[str, Any] = {}
+    for key in ("id", "display_name", "created_at"):
+        if isinstance(body.get(key), str):
+            facts[key] = body[key]
+    for key in ("max_input_tokens", "max_tokens"):
+        if isinstance(body.get(key), int):
+            facts[key] = body[key]
+    return facts
