@@ -16,8 +16,10 @@ from obra_llm.config.convert import parse_settings
 from obra_llm.config.expand import expand_env
 from obra_llm.errors import ConfigError, PluginNotFoundError
 from obra_llm.protocol import LLMPlugin
-from obra_llm.providers.codex import CodexCLI
 from obra_llm.providers.anthropic import AnthropicLLM
+from obra_llm.providers.codex import CodexCLI
+from obra_llm.providers.cohere import CohereLLM
+from obra_llm.providers.gemini import GeminiLLM
 from obra_llm.providers.ollama import OllamaLLM
 
 __all__ = ["DEFAULT_TYPE", "REGISTRY", "configured_type", "create_llm", "lookup", "validate_config"]
@@ -29,6 +31,8 @@ REGISTRY: types.MappingProxyType[str, type[LLMPlugin]] = types.MappingProxyType(
     {
         "ollama": OllamaLLM,
         "anthropic": AnthropicLLM,
+        "cohere": CohereLLM,
+        "gemini": GeminiLLM,
         "openai-codex": CodexCLI,
     }
 )

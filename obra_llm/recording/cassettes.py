@@ -54,6 +54,7 @@ _RESPONSE_HEADERS_DROPPED = frozenset(
         "mistral-correlation-id",
         "x-kong-request-id",
         "x-envoy-upstream-service-time",
+        "x-debug-trace-id",
         "server",
         "via",
     }
@@ -68,6 +69,8 @@ SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}"), "sk-REDACTED"),
     (re.compile(r"\borg-[A-Za-z0-9]{8,}"), "org-REDACTED"),
     (re.compile(r"\bprojects/\d+"), "projects/REDACTED"),
+    (re.compile(r"\bproject([ =])\d{6,}"), r"project\1REDACTED"),
+    (re.compile(r"\"containerInfo\"\s*:\s*\"\d+\""), '"containerInfo": "REDACTED"'),
     (re.compile(r"\"(request_id|organization_id|owner_id)\"\s*:\s*\"[^\"]*\""), r'"\1": "REDACTED"'),
     (re.compile(r"/(Users|home)/[^/\"\s]+/"), r"/\1/REDACTED/"),
     (re.compile(r"\"signin_url\"\s*:\s*\"[^\"]*\""), '"signin_url": "REDACTED"'),

@@ -18,7 +18,7 @@ LEAKS = {
     "bearer token": re.compile(r"Bearer\s+(?!REDACTED)[A-Za-z0-9._-]{8,}", re.IGNORECASE),
     "auth header": re.compile(r"^\s*-?\s*(authorization|x-api-key|x-goog-api-key|cookie|set-cookie)\s*:", re.IGNORECASE | re.MULTILINE),
     "organization id": re.compile(r"\borg-(?!REDACTED)[A-Za-z0-9]{8,}"),
-    "Google project": re.compile(r"\bprojects/\d+"),
+    "Google project": re.compile(r"\bprojects?[/ =]\d{4,}"),
     "key in URL": re.compile(r"[?&](key|api_key)=(?!REDACTED)[^&\s'\"]+"),
     "home directory": re.compile(r"/(home|Users)/(?!REDACTED)[^/\s\"']+/"),
 }

@@ -1,0 +1,489 @@
+"""Google's Gemini API (Generative Language API ``v1beta``), authenticated with an API key.
+
+Wire facts this module relies on (``docs/providers/gemini.md`` has the sources): the key
+goes in the ``x-goog-api-key`` header, never in the URL; ``models/{m}:generateContent``
+answers whole and ``models/{m}:streamGenerateContent?alt=sse`` streams data-only SSE that
+ends at EOF (no ``[DONE]``), each event a whole response; text is the candidate's parts
+minus ``"thought": true`` ones; thought tokens count against ``maxOutputTokens``; a
+blocked prompt has no candidates, only ``promptFeedback.blockReason``. Errors are
+``{"error": {"code", "message", "status", "details"}}``: a bad key is a 400
+``INVALID_ARGUMENT`` whose ``ErrorInfo.reason`` is ``API_KEY_INVALID``, and a 429's wait
+is ``RetryInfo.retryDelay`` in the body. Mid-stream, an error arrives as an
+``{"error": ...}`` chunk, sometimes pretty-printed over several lines without ``data:``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Unpack
+
+import attrs
+import httpx
+
+from obra_llm.calls import Completion, StreamEnd, StreamItems
+from obra_llm.config.constraints import at_least
+from obra_llm.config.secret import Secret
+from obra_llm.config.settings import CommonSettings
+from obra_llm.errors import (
+    AuthenticationError,
+    ConfigError,
+    LLMException,
+    LLMResponseException,
+    ModelNotFoundError,
+    RateLimitError,
+)
+from obra_llm.options import validate_options
+from obra_llm.protocol import GenerateOptions
+from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest, api_key, context_from_table
+from obra_llm.tokens import estimate_tokens
+from obra_llm.transports.framing import iter_lines
+from obra_llm.transports.http import error_for_status, safe_url
+
+__all__ = ["GeminiLLM", "GeminiSettings", "GeminiWire"]
+
+_PROVIDER = "gemini"
+_DEFAULT_MODEL = "gemini-2.5-flash"
+_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+#: ``GenerationConfig.stop_sequences`` holds at most 5 (generative_service.proto).
+_MAX_STOP = 5
+#: ``GenerationConfig.seed`` is an ``int32``.
+_SEED_RANGE = (-(2**31), 2**31 - 1)
+#: A pretty-printed error chunk larger than this is not an error chunk but corrupt input.
+_MAX_BARE_JSON_CHARS = 1024 * 1024
+_RETRY_DELAY = re.compile(r"\s*(\d+(?:\.\d*)?)s\s*")
+_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+_QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
+#: ``ErrorInfo.reason`` values that mean the key itself is refused (whatever the HTTP status).
+_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED", "API_KEY_HTTP_REFERRER_BLOCKED"})
+#: Canonical statuses worth retrying; INTERNAL, UNAVAILABLE (overloaded), DEADLINE_EXCEEDED.
+_RETRYABLE_STATUSES = frozenset({"INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED"})
+#: Context windows (``inputTokenLimit``) for when ``GET models/{m}`` cannot be asked; longest prefix wins.
+_CONTEXT_LENGTHS: Mapping[str, int] = {
+    "gemini-3": 1_048_576,
+    "gemini-2.5-pro": 1_048_576,
+    "gemini-2.5-flash": 1_048_576,
+    "gemini-2.0-flash": 1_048_576,
+    "gemini-1.5-pro": 2_097_152,
+    "gemini-1.5-flash": 1_048_576,
+}
+
+
+@attrs.frozen(kw_only=True)
+class GeminiSettings(CommonSettings):
+    """Keys of the ``gemini`` provider.
+
+    ``api_key`` falls back to ``$GEMINI_API_KEY``, then ``$GOOGLE_API_KEY``.
+    ``thinking_budget`` becomes ``thinkingConfig.thinkingBudget`` (0 turns thinking off on
+    2.5 Flash, -1 lets the model decide); thought tokens count against ``max_tokens``.
+    """
+
+    model: str = _DEFAULT_MODEL
+    base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    api_key: Secret | None = None
+    thinking_budget: int | None = attrs.field(default=None, metadata=at_least(-1))
+
+
+class GeminiWire:
+    """Translation for the Gemini API (see the module docstring)."""
+
+    provider = _PROVIDER
+    settings_type = GeminiSettings
+
+    def access(self, settings: GeminiSettings, environ: Mapping[str, str]) -> Access:
+        key = api_key(settings.api_key, environ, _KEY_VARIABLES, provider=_PROVIDER)
+        return Access(base_url=settings.base_url, headers={"x-goog-api-key": key}, secrets=(key,))
+
+    def check_options(self, options: Mapping[str, Any], settings: GeminiSettings) -> GenerateOptions:
+        checked = validate_options(options, provider=_PROVIDER, temperature_range=(0.0, 2.0), max_stop=_MAX_STOP)
+        seed = checked.get("seed")
+        if seed is not None and not _SEED_RANGE[0] <= seed <= _SEED_RANGE[1]:
+            msg = f"invalid options for gemini.generate(): seed={seed} must fit in 32 bits (Gemini's seed is an int32)"
+            raise ConfigError(msg)
+        return checked
+
+    def chat(self, settings: GeminiSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> WireRequest:
+        model = _model_path(settings.model)
+        body = _map_request(settings, prompt, options)
+        if stream:
+            return WireRequest(f"/{model}:streamGenerateContent", body, params={"alt": "sse"})
+        return WireRequest(f"/{model}:generateContent", body)
+
+    def process_response(self, body: Any) -> Completion:
+        return _process_response(body)
+
+    def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
+        return _process_stream(_iter_payloads(iter_lines(chunks)))
+
+    def error_text(self, body: Any) -> str | None:
+        error = _error_object(body)
+        if error is None:
+            return None
+        message, status = error.get("message"), error.get("status")
+        if not isinstance(message, str) or not message:
+            return status if isinstance(status, str) else None
+        return f"{status}: {message}" if isinstance(status, str) else message
+
+    def map_error(self, response: httpx.Response, detail: str, settings: GeminiSettings) -> LLMException:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        kind, retryable, retry_after, advice = _classify_error(_error_object(body) or {}, response.status_code, settings)
+        text = f"{detail} ({advice})" if advice else detail
+        return error_for_status(
+            response, provider=_PROVIDER, detail=text, kind=kind, retryable=retryable, retry_after=retry_after
+        )
+
+    def probe(self, settings: GeminiSettings) -> WireRequest:
+        return WireRequest("/models", method="GET", params={"pageSize": "1"})
+
+    def probe_problem(self, body: Any, settings: GeminiSettings) -> str | None:
+        if not isinstance(body, dict) or not isinstance(body.get("models", []), list):
+            return f"{settings.base_url}/models did not answer with Gemini's model list"
+        return None
+
+    def model_request(self, settings: GeminiSettings) -> WireRequest | None:
+        return WireRequest(f"/{_model_path(settings.model)}", method="GET")
+
+    def model_facts(self, body: Any | None, settings: GeminiSettings) -> ModelFacts:
+        """``inputTokenLimit`` from ``GET models/{m}``, else the maintained table."""
+        details = _process_model(body)
+        limit = details.get("input_token_limit")
+        if isinstance(limit, int):
+            return ModelFacts(limit, details)
+        return ModelFacts(context_from_table(settings.model.removeprefix("models/"), _CONTEXT_LENGTHS), details)
+
+    def estimate_tokens(self, text: str, settings: GeminiSettings | None) -> int:
+        """Gemini's SentencePiece tokenizer, approximated offline with tiktoken's ``o200k_base``.
+
+        The exact count needs a network call (``models/{m}:countTokens``); this one does not.
+        """
+        return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
+
+
+class GeminiLLM(HttpLLM[GeminiSettings]):
+    """The ``gemini`` provider: Google's Gemini API with an API key."""
+
+    settings_type = GeminiSettings
+
+    def __init__(self, **seams: Unpack[Seams]) -> None:
+        super().__init__(GeminiWire(), **seams)
+
+
+# -- request mapping (ours -> wire) ------------------------------------------------------------
+
+
+def _model_path(model: str) -> str:
+    """``models/<id>`` for a bare id; names that already have a collection (``tunedModels/x``) stay."""
+    return model if "/" in model else f"models/{model}"
+
+
+def _map_request(settings: GeminiSettings, prompt: str, options: GenerateOptions) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    system = options.get("system", settings.system)
+    if system:
+        body["systemInstruction"] = {"parts": [{"text": system}]}
+    body["contents"] = [{"role": "user", "parts": [{"text": prompt}]}]
+    config: dict[str, Any] = {}
+    temperature = options.get("temperature", settings.temperature)
+    if temperature is not None:
+        config["temperature"] = temperature
+    max_tokens = options.get("max_tokens", settings.max_tokens)
+    if max_tokens is not None:
+        config["maxOutputTokens"] = max_tokens
+    if "stop" in options:
+        config["stopSequences"] = list(options["stop"])
+    if "seed" in options:
+        config["seed"] = options["seed"]
+    if settings.thinking_budget is not None:
+        config["thinkingConfig"] = {"thinkingBudget": settings.thinking_budget}
+    if config:
+        body["generationConfig"] = config
+    return body
+
+
+# -- response processing (wire -> ours) ----------------------------------------------------------
+
+
+def _count(usage: Mapping[str, Any], key: str) -> int:
+    """A token count; proto-JSON omits zero counts, so absent means 0."""
+    value = usage.get(key, 0)
+    return value if isinstance(value, int) else 0
+
+
+def _usage(usage: Any) -> tuple[int, int]:
+    """(input, output) tokens; output counts thoughts too, as they are billed and capped as output."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    return _count(usage, "promptTokenCount"), _count(usage, "candidatesTokenCount") + _count(usage, "thoughtsTokenCount")
+
+
+def _candidate(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    candidates = body.get("candidates")
+    if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
+        return candidates[0]
+    return None
+
+
+def _texts(candidate: Mapping[str, Any]) -> Iterator[str]:
+    """The answer's text parts, thoughts left out."""
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    for part in parts if isinstance(parts, list) else ():
+        if isinstance(part, dict) and part.get("thought") is not True and isinstance(part.get("text"), str):
+            yield part["text"]
+
+
+def _block_reason(body: Mapping[str, Any]) -> str | None:
+    feedback = body.get("promptFeedback")
+    reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+    return reason if isinstance(reason, str) else None
+
+
+def _blocked(body: Mapping[str, Any]) -> LLMResponseException:
+    """The error for an answer without candidates: the prompt was blocked (and why), or nothing came."""
+    reason = _block_reason(body)
+    feedback = body["promptFeedback"] if reason is not None else {}
+    why = f" ({feedback['blockReasonMessage']})" if isinstance(feedback.get("blockReasonMessage"), str) else ""
+    if reason is None:
+        return LLMResponseException("Gemini answered with no candidates and no promptFeedback", provider=_PROVIDER)
+    msg = f"Gemini blocked the prompt: blockReason {reason}{why}; rephrase it or review the API's safety settings"
+    return LLMResponseException(msg, provider=_PROVIDER)
+
+
+def _empty_answer(reason: str, usage: Any) -> LLMResponseException:
+    """The error for an answer with no text that stopped for ``reason`` (not ``STOP``)."""
+    if reason == "MAX_TOKENS":
+        thoughts = _count(usage, "thoughtsTokenCount") if isinstance(usage, dict) else 0
+        spent = f" ({thoughts} tokens went to thinking)" if thoughts else ""
+        msg = (
+            f"Gemini stopped at maxOutputTokens before writing any answer{spent}: thinking models spend the "
+            "cap on thoughts first; raise max_tokens, or set thinking_budget: 0 in the llm config"
+        )
+        return LLMResponseException(msg, provider=_PROVIDER)
+    return LLMResponseException(f"Gemini stopped with finishReason {reason} and no answer text", provider=_PROVIDER)
+
+
+def _process_response(body: Any) -> Completion:
+    if not isinstance(body, dict):
+        msg = f"Gemini answered with JSON that is not an object: {type(body).__name__}"
+        raise LLMResponseException(msg, provider=_PROVIDER)
+    _raise_error_payload(body)
+    candidate = _candidate(body)
+    if candidate is None:
+        raise _blocked(body)
+    text = "".join(_texts(candidate))
+    reason = candidate.get("finishReason")
+    usage = body.get("usageMetadata")
+    if not text and isinstance(reason, str) and reason != "STOP":
+        raise _empty_answer(reason, usage)
+    prompt_tokens, completion_tokens = _usage(usage)
+    return Completion(
+        text=text,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        stop_reason=reason if isinstance(reason, str) else None,
+    )
+
+
+def _iter_payloads(lines: Iterable[str]) -> Iterator[str]:
+    """The JSON texts of a ``?alt=sse`` stream: each ``data:`` event, and each bare JSON value.
+
+    Events are framed as SSE (``data:`` lines joined until a blank line; comments and
+    named events such as pings skipped). A line that starts a bare JSON value (the error
+    chunk the API may pretty-print without ``data:``) is buffered with the lines after it
+    until the text parses, as the SDK buffers until the braces balance (but not fooled by
+    braces inside strings).
+    """
+    data: list[str] = []
+    event = ""
+    bare: list[str] = []
+    for line in lines:
+        if bare:
+            bare.append(line)
+            complete = _complete_json("\n".join(bare))
+            if complete is not None:
+                yield complete
+                bare = []
+            continue
+        if not line:
+            if data and event in ("", "message"):
+                yield "\n".join(data)
+            data, event = [], ""
+        elif line.startswith("{"):
+            if data and event in ("", "message"):
+                yield "\n".join(data)
+            data, event = [], ""
+            if _complete_json(line) is not None:
+                yield line
+            else:
+                bare = [line]
+        elif line.startswith("data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(" ") else value)
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+    if bare:
+        msg = f"Gemini's stream ended inside a JSON value: {_excerpt(chr(10).join(bare))}"
+        raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
+    if data and event in ("", "message"):
+        yield "\n".join(data)
+
+
+def _complete_json(text: str) -> str | None:
+    """``text`` when it parses as JSON, else ``None`` (more lines to come); guards the size."""
+    if len(text) > _MAX_BARE_JSON_CHARS:
+        msg = f"Gemini streamed a JSON value longer than {_MAX_BARE_JSON_CHARS} characters without data: framing"
+        raise LLMResponseException(msg, provider=_PROVIDER)
+    try:
+        json.loads(text)
+    except ValueError:
+        return None
+    return text
+
+
+def _process_stream(payloads: Iterable[str]) -> StreamItems:
+    """Text from every chunk; ``finishReason`` and usage from the last chunk that has them."""
+    usage: Any = None
+    reason: str | None = None
+    wrote = False
+    for payload in payloads:
+        try:
+            chunk = json.loads(payload)
+        except ValueError as error:
+            msg = f"Gemini streamed an event that is not JSON: {_excerpt(payload)}"
+            raise LLMResponseException(msg, provider=_PROVIDER) from error
+        if not isinstance(chunk, dict):
+            msg = f"Gemini streamed an event that is not a JSON object: {type(chunk).__name__}"
+            raise LLMResponseException(msg, provider=_PROVIDER)
+        _raise_error_payload(chunk, mid_stream=True)
+        candidate = _candidate(chunk)
+        if candidate is None and _block_reason(chunk) is not None:
+            raise _blocked(chunk)
+        for piece in _texts(candidate or {}):
+            if piece:
+                wrote = True
+                yield piece
+        if isinstance(chunk.get("usageMetadata"), dict):
+            usage = chunk["usageMetadata"]
+        if candidate is not None and isinstance(candidate.get("finishReason"), str):
+            reason = candidate["finishReason"]
+    if reason is None:
+        msg = "Gemini's stream ended before any chunk carried a finishReason (the answer is cut)"
+        raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
+    if not wrote and reason != "STOP":
+        raise _empty_answer(reason, usage)
+    prompt_tokens, completion_tokens = _usage(usage)
+    yield StreamEnd(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=reason)
+
+
+def _process_model(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        return {}
+    facts: dict[str, Any] = {}
+    for wire_name, name in (
+        ("inputTokenLimit", "input_token_limit"),
+        ("outputTokenLimit", "output_token_limit"),
+        ("displayName", "display_name"),
+        ("version", "version"),
+        ("maxTemperature", "max_temperature"),
+        ("thinking", "thinking"),
+    ):
+        if wire_name in body:
+            facts[name] = body[wire_name]
+    methods = body.get("supportedGenerationMethods")
+    if isinstance(methods, list):
+        facts["supported_generation_methods"] = [method for method in methods if isinstance(method, str)]
+    return facts
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def _error_object(body: Any) -> dict[str, Any] | None:
+    """The ``error`` object of an error body; the array-wrapped form (``[{"error": ...}]``) too."""
+    if isinstance(body, list) and len(body) == 1:
+        body = body[0]
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else None
+
+
+def _details(error: Mapping[str, Any], type_url: str) -> list[dict[str, Any]]:
+    details = error.get("details")
+    entries = details if isinstance(details, list) else []
+    return [entry for entry in entries if isinstance(entry, dict) and entry.get("@type") == type_url]
+
+
+def _retry_delay(error: Mapping[str, Any]) -> float | None:
+    """Seconds from ``RetryInfo.retryDelay`` (a proto Duration: ``"34s"``, ``"0.5s"``), if any."""
+    for info in _details(error, _RETRY_INFO):
+        delay = info.get("retryDelay")
+        match = _RETRY_DELAY.fullmatch(delay) if isinstance(delay, str) else None
+        if match:
+            return float(match.group(1))
+    return None
+
+
+def _per_day_quota(error: Mapping[str, Any]) -> str | None:
+    """The ``quotaId`` of a spent per-day quota: retrying within seconds will not help."""
+    for failure in _details(error, _QUOTA_FAILURE):
+        violations = failure.get("violations")
+        for violation in violations if isinstance(violations, list) else ():
+            quota = violation.get("quotaId") if isinstance(violation, dict) else None
+            if isinstance(quota, str) and "PerDay" in quota:
+                return quota
+    return None
+
+
+def _classify_error(
+    error: Mapping[str, Any], http_status: int, settings: GeminiSettings | None
+) -> tuple[type[LLMException] | None, bool | None, float | None, str | None]:
+    """(class, retryable, retry_after, advice) for an error object; ``None`` keeps the status default."""
+    status = error.get("status")
+    code = error.get("code") if isinstance(error.get("code"), int) else http_status
+    reasons = {info.get("reason") for info in _details(error, _ERROR_INFO)}
+    if reasons & _KEY_REASONS or code == 401 or status == "UNAUTHENTICATED":
+        variables = " or ".join(_KEY_VARIABLES)
+        return AuthenticationError, False, None, f"the API key was refused: set api_key or {variables} to a valid key"
+    if code == 403 or status == "PERMISSION_DENIED":
+        return AuthenticationError, False, None, "the key may not use this API or model"
+    if code == 404 or status == "NOT_FOUND":
+        if settings is None:
+            return ModelNotFoundError, False, None, None
+        where = f"GET {safe_url(settings.base_url)}/models"
+        return ModelNotFoundError, False, None, f"check model: {settings.model!r}; {where} lists the models this key can use"
+    if code == 429 or status == "RESOURCE_EXHAUSTED":
+        daily = _per_day_quota(error)
+        if daily:
+            return RateLimitError, False, _retry_delay(error), f"the per-day quota {daily} is spent; retrying soon will not help"
+        return RateLimitError, True, _retry_delay(error), None
+    if status in _RETRYABLE_STATUSES:
+        return LLMResponseException, True, None, None
+    return None, None, None, None
+
+
+def _raise_error_payload(body: Mapping[str, Any], *, mid_stream: bool = False) -> None:
+    """Raise the error an ``{"error": ...}`` body carries (after HTTP 200, there is no status to map)."""
+    error = _error_object(body)
+    if error is None:
+        return
+    code = error.get("code") if isinstance(error.get("code"), int) else None
+    kind, retryable, retry_after, advice = _classify_error(error, code or 500, None)
+    where = " mid-stream" if mid_stream else ""
+    message = error.get("message") if isinstance(error.get("message"), str) else "(no message)"
+    status = f"{error['status']}: " if isinstance(error.get("status"), str) else ""
+    msg = f"Gemini reported an error{where} (code {code}): {status}{message}" + (f" ({advice})" if advice else "")
+    raise (kind or LLMResponseException)(
+        msg,
+        provider=_PROVIDER,
+        status_code=code,
+        retryable=bool(retryable) if retryable is not None else code is not None and code >= 500,
+        retry_after=retry_after,
+    )
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
