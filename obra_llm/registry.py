@@ -20,7 +20,9 @@ from obra_llm.providers.anthropic import AnthropicLLM
 from obra_llm.providers.codex import CodexCLI
 from obra_llm.providers.cohere import CohereLLM
 from obra_llm.providers.gemini import GeminiLLM
+from obra_llm.providers.mistral import MistralLLM
 from obra_llm.providers.ollama import OllamaLLM
+from obra_llm.providers.openai import OpenAILLM
 
 __all__ = ["DEFAULT_TYPE", "REGISTRY", "configured_type", "create_llm", "lookup", "validate_config"]
 
@@ -33,6 +35,9 @@ REGISTRY: types.MappingProxyType[str, type[LLMPlugin]] = types.MappingProxyType(
         "anthropic": AnthropicLLM,
         "cohere": CohereLLM,
         "gemini": GeminiLLM,
+        "mistral": MistralLLM,
+        "openai": OpenAILLM,
+        "openai-api": OpenAILLM,
         "openai-codex": CodexCLI,
     }
 )
