@@ -1,0 +1,292 @@
+"""Cohere's v2 Chat API (``POST /v2/chat``).
+
+Wire facts this module relies on (``docs/providers/cohere.md`` has the sources): the key
+goes in ``Authorization: Bearer``; ``model`` is required; the system prompt is a
+``system`` role message; the answer is the ``text`` items of ``message.content``;
+``finish_reason`` is UPPERCASE and ``ERROR``/``TIMEOUT`` mean the generation failed;
+usage has two counts, ``tokens`` (what the model processed, reported as our prompt and
+completion tokens) and ``billed_units`` (what is paid, logged at DEBUG); streams are SSE
+with named events ending in ``message-end`` and then ``data: [DONE]``, and a failure
+after HTTP 200 is a ``message-end`` with ``finish_reason: ERROR`` and a ``delta.error``
+text; errors are ``{"message": "..."}``, and 498 (invalid token) is an authentication
+error like 401.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeGuard, Unpack
+from urllib.parse import quote
+
+import attrs
+import httpx
+
+from obra_llm.calls import Completion, StreamEnd, StreamItems
+from obra_llm.config.secret import Secret
+from obra_llm.config.settings import CommonSettings
+from obra_llm.errors import AuthenticationError, LLMException, LLMResponseException, ModelNotFoundError
+from obra_llm.options import validate_options
+from obra_llm.protocol import GenerateOptions
+from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest, api_key, context_from_table
+from obra_llm.tokens import estimate_tokens
+from obra_llm.transports.framing import SSEEvent, iter_sse
+from obra_llm.transports.http import error_for_status, safe_url
+
+__all__ = ["CohereLLM", "CohereSettings", "CohereWire"]
+
+logger = logging.getLogger(__name__)
+
+_PROVIDER = "cohere"
+_DEFAULT_MODEL = "command-a-03-2025"
+#: Where the key is looked for when the config has none, in this order.
+_KEY_VARIABLES = ("COHERE_API_KEY", "CO_API_KEY")
+#: ``stop_sequences`` takes "a list of up to 5 strings" (cohere-python ``v2/raw_client.py``).
+_MAX_STOP = 5
+#: Finish reasons that mean no usable answer; a model that ran out of time may answer if asked again.
+_FAILED_RETRYABLE = {"ERROR": False, "TIMEOUT": True}
+#: Statuses that mean a refused key: 401 ``invalid api token`` and Cohere's own 498 ``invalid token``.
+_AUTH_STATUSES = frozenset({401, 498})
+#: Where Cohere differs from the shared status defaults: 499 (request cancelled) is worth
+#: another try (docs.cohere.com/reference/errors), 501 (not implemented) is not.
+_RETRYABLE = {499: True, 501: False}
+#: Context windows for when ``GET /v1/models/{model}`` cannot be asked (docs.cohere.com/docs/models).
+#: Keys are id prefixes (``command-r`` covers ``command-r-plus-08-2024`` and ``command-r7b-12-2024``).
+CONTEXT_LENGTHS: Mapping[str, int] = {
+    "command-a-03-2025": 256_000,
+    "command-a-reasoning": 256_000,
+    "command-a-vision": 128_000,
+    "command-r": 128_000,
+    "command-light": 4_096,
+}
+
+
+@attrs.frozen(kw_only=True)
+class CohereSettings(CommonSettings):
+    """Keys of the ``cohere`` provider.
+
+    ``base_url`` is the API root (``/v2/chat`` and ``/v1/models`` are under it);
+    ``api_key`` falls back to ``$COHERE_API_KEY``, then ``$CO_API_KEY``. ``temperature``
+    keeps the shared 0-2 range: the SDK documents only "a non-negative float".
+    """
+
+    model: str = _DEFAULT_MODEL
+    base_url: str = "https://api.cohere.com"
+    api_key: Secret | None = None
+
+
+class CohereWire:
+    """Translation for Cohere's v2 Chat API (see the module docstring)."""
+
+    provider = _PROVIDER
+    settings_type = CohereSettings
+
+    def access(self, settings: CohereSettings, environ: Mapping[str, str]) -> Access:
+        key = api_key(settings.api_key, environ, _KEY_VARIABLES, provider=_PROVIDER)
+        return Access(base_url=settings.base_url, headers={"authorization": f"Bearer {key}"}, secrets=(key,))
+
+    def check_options(self, options: Mapping[str, Any], settings: CohereSettings) -> GenerateOptions:
+        return validate_options(options, provider=_PROVIDER, max_stop=_MAX_STOP)
+
+    def chat(self, settings: CohereSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> WireRequest:
+        return WireRequest("/v2/chat", _map_request(settings, prompt, options, stream=stream))
+
+    def process_response(self, body: Any) -> Completion:
+        return _process_response(body)
+
+    def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
+        return _process_stream(iter_sse(chunks))
+
+    def error_text(self, body: Any) -> str | None:
+        message = body.get("message") if isinstance(body, dict) else None
+        return message if isinstance(message, str) and message else None
+
+    def map_error(self, response: httpx.Response, detail: str, settings: CohereSettings) -> LLMException:
+        status = response.status_code
+        if status in _AUTH_STATUSES:
+            names = " or ".join(_KEY_VARIABLES)
+            msg = f"{detail} (check the API key: api_key in the llm config, or {names})"
+            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=AuthenticationError, retryable=False)
+        if status == 404:
+            model, target = settings.model, safe_url(settings.base_url)
+            msg = f"model {model!r} not found at {target}: {detail} (GET /v1/models lists the models this key can use)"
+            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
+        return error_for_status(response, provider=_PROVIDER, detail=detail, retryable=_RETRYABLE.get(status))
+
+    def probe(self, settings: CohereSettings) -> WireRequest:
+        return WireRequest("/v1/models", method="GET", params={"page_size": "1"})
+
+    def probe_problem(self, body: Any, settings: CohereSettings) -> str | None:
+        if not (isinstance(body, dict) and isinstance(body.get("models"), list)):
+            return f"{safe_url(settings.base_url)}/v1/models did not answer with Cohere's model list"
+        return None
+
+    def model_request(self, settings: CohereSettings) -> WireRequest | None:
+        return WireRequest(f"/v1/models/{quote(settings.model, safe='')}", method="GET")
+
+    def model_facts(self, body: Any | None, settings: CohereSettings) -> ModelFacts:
+        """``context_length`` from ``GET /v1/models/{model}``, else the ``CONTEXT_LENGTHS`` table."""
+        details = _process_model(body)
+        reported = details.pop("context_length", None)
+        if isinstance(reported, int):
+            return ModelFacts(reported, details)
+        return ModelFacts(context_from_table(settings.model, CONTEXT_LENGTHS), details)
+
+    def estimate_tokens(self, text: str, settings: CohereSettings | None) -> int:
+        """Cohere's Command tokenizer, approximated offline with tiktoken's ``o200k_base``."""
+        return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
+
+
+class CohereLLM(HttpLLM[CohereSettings]):
+    """The ``cohere`` provider: Cohere's hosted Command models over the v2 Chat API."""
+
+    settings_type = CohereSettings
+
+    def __init__(self, **seams: Unpack[Seams]) -> None:
+        super().__init__(CohereWire(), **seams)
+
+
+# -- request mapping (ours -> wire) ------------------------------------------------------------
+
+
+def _map_request(settings: CohereSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> dict[str, Any]:
+    system = options.get("system", settings.system)
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": stream}
+    temperature = options.get("temperature", settings.temperature)
+    if temperature is not None:
+        body["temperature"] = temperature
+    max_tokens = options.get("max_tokens", settings.max_tokens)
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    if "stop" in options:
+        body["stop_sequences"] = list(options["stop"])
+    if "seed" in options:
+        body["seed"] = options["seed"]
+    return body
+
+
+# -- response processing (wire -> ours) ----------------------------------------------------------
+
+
+def _process_response(body: Any) -> Completion:
+    if not isinstance(body, dict):
+        msg = f"Cohere answered with JSON that is not an object: {type(body).__name__}"
+        raise LLMResponseException(msg, provider=_PROVIDER)
+    reason = _finish_reason(body)
+    if reason in _FAILED_RETRYABLE:
+        raise _generation_failed(reason, body.get("error"), when="")
+    message = body.get("message")
+    content = message.get("content", []) if isinstance(message, dict) else None
+    if not isinstance(content, list):
+        msg = "Cohere's answer has no message.content list"
+        raise LLMResponseException(msg, provider=_PROVIDER)
+    text = "".join(
+        item["text"]
+        for item in content
+        if isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str)
+    )
+    prompt_tokens, completion_tokens = _process_usage(body.get("usage"))
+    return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=reason)
+
+
+def _process_stream(events: Iterator[SSEEvent]) -> StreamItems:
+    """Text from ``content-delta`` events until ``message-end``; every other event is skipped."""
+    for event in events:
+        if event.data == "[DONE]":
+            break
+        payload = _parse_event(event)
+        kind = payload.get("type", event.event)
+        if kind == "content-delta":
+            piece = _delta_text(payload)
+            if piece:
+                yield piece
+        elif kind == "message-end":
+            delta = payload.get("delta")
+            delta = delta if isinstance(delta, dict) else {}
+            reason = _finish_reason(delta)
+            if reason in _FAILED_RETRYABLE:
+                raise _generation_failed(reason, delta.get("error"), when=" mid-stream")
+            prompt_tokens, completion_tokens = _process_usage(delta.get("usage"))
+            yield StreamEnd(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=reason)
+            return
+    msg = "Cohere's stream ended before its message-end event (the answer is cut)"
+    raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
+
+
+def _parse_event(event: SSEEvent) -> dict[str, Any]:
+    try:
+        payload = json.loads(event.data)
+    except ValueError as error:
+        msg = f"Cohere streamed a {event.event!r} event whose data is not JSON: {event.data[:200]!r}"
+        raise LLMResponseException(msg, provider=_PROVIDER) from error
+    if not isinstance(payload, dict):
+        msg = f"Cohere streamed a {event.event!r} event whose data is not a JSON object: {type(payload).__name__}"
+        raise LLMResponseException(msg, provider=_PROVIDER)
+    return payload
+
+
+def _delta_text(payload: Mapping[str, Any]) -> str | None:
+    """``delta.message.content.text`` of a ``content-delta`` (thinking deltas carry ``thinking`` instead)."""
+    delta = payload.get("delta")
+    message = delta.get("message") if isinstance(delta, dict) else None
+    content = message.get("content") if isinstance(message, dict) else None
+    text = content.get("text") if isinstance(content, dict) else None
+    return text if isinstance(text, str) else None
+
+
+def _finish_reason(holder: Mapping[str, Any]) -> str | None:
+    reason = holder.get("finish_reason")
+    return reason if isinstance(reason, str) else None
+
+
+def _generation_failed(reason: str, error: Any, *, when: str) -> LLMResponseException:
+    said = f": {error}" if isinstance(error, str) and error else ""
+    msg = f"Cohere's generation ended with finish_reason {reason}{when}{said}"
+    return LLMResponseException(msg, provider=_PROVIDER, retryable=_FAILED_RETRYABLE[reason])
+
+
+def _process_usage(usage: Any) -> tuple[int, int]:
+    """(input, output) from ``usage.tokens``, or ``usage.billed_units`` when ``tokens`` is absent.
+
+    ``tokens`` is what the model processed (the chat template included); ``billed_units``
+    is what is paid, and is logged at DEBUG. Counts are numbers in the SDK's types
+    (``Optional[float]``), so ``71.0`` is read as 71; absent counts are 0.
+    """
+    if not isinstance(usage, dict):
+        return 0, 0
+    tokens, billed = usage.get("tokens"), usage.get("billed_units")
+    if isinstance(billed, dict):
+        logger.debug("cohere billed units: input %s, output %s", billed.get("input_tokens"), billed.get("output_tokens"))
+    counted = tokens if isinstance(tokens, dict) else billed if isinstance(billed, dict) else {}
+    return _count(counted, "input_tokens"), _count(counted, "output_tokens")
+
+
+def _count(holder: Mapping[str, Any], key: str) -> int:
+    value = holder.get(key)
+    return int(value) if _is_count(value) else 0
+
+
+def _is_count(value: object) -> TypeGuard[int | float]:
+    """A finite, non-negative JSON number (``bool`` is not one)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _process_model(body: Any) -> dict[str, Any]:
+    """What ``GET /v1/models/{model}`` says: context length, endpoints, features, deprecation."""
+    if not isinstance(body, dict):
+        return {}
+    facts: dict[str, Any] = {}
+    context_length = body.get("context_length")
+    if _is_count(context_length) and context_length > 0:
+        facts["context_length"] = int(context_length)
+    for key in ("endpoints", "features"):
+        values = body.get(key)
+        if isinstance(values, list):
+            facts[key] = [value for value in values if isinstance(value, str)]
+    if isinstance(body.get("is_deprecated"), bool):
+        facts["is_deprecated"] = body["is_deprecated"]
+    return facts
