@@ -7,6 +7,7 @@ the retry loop and the counters applied the same way for every provider and tran
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections.abc import Callable, Generator
@@ -93,12 +94,12 @@ class CallRunner:
             items, first = self.retry.execute(
                 lambda left: _open_and_peek(open_stream, left), deadline=self._deadline(timeout)
             )
-            while first is not None:
-                if isinstance(first, StreamEnd):
-                    end = first
-                elif first:
-                    yield first
-                first = next(items, None)
+            for item in itertools.chain((first,), items) if first is not None else ():
+                if type(item) is str:
+                    if item:
+                        yield item
+                elif isinstance(item, StreamEnd):
+                    end = item
         except GeneratorExit:
             self.metrics.record_call(latency_ms=self._elapsed_ms(started))
             raise

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import attrs
 
-__all__ = ["Check", "at_least", "between", "check_of", "greater_than", "one_of"]
+__all__ = [
+    "Check",
+    "at_least",
+    "between",
+    "check_of",
+    "greater_than",
+    "header_value",
+    "http_url",
+    "is_header_safe",
+    "one_of",
+]
 
 _KEY = "obra_llm.check"
 
@@ -21,11 +31,14 @@ class Check:
     high: float | None = None
     low_inclusive: bool = True
     choices: tuple[Any, ...] | None = None
+    predicate: Callable[[Any], bool] | None = None
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` is allowed (``None`` always is: it means "not set")."""
         if value is None:
             return True
+        if self.predicate is not None:
+            return self.predicate(value)
         if self.choices is not None:
             return value in self.choices
         if self.low is not None and (value < self.low or (not self.low_inclusive and value == self.low)):
@@ -56,6 +69,32 @@ def one_of(choices: Collection[Any]) -> dict[str, Check]:
     """One of ``choices``."""
     listed = sorted(choices, key=str)
     return Check(f"one of {listed}", choices=tuple(listed)).metadata()
+
+
+def http_url() -> dict[str, Check]:
+    """An ``http://`` or ``https://`` URL with a host, that httpx can parse."""
+    return Check("an http:// or https:// URL with a host, e.g. http://localhost:11434", predicate=_is_http_url).metadata()
+
+
+def header_value() -> dict[str, Check]:
+    """Text that can travel in an HTTP header: printable ASCII (API keys, organization ids)."""
+    return Check("printable ASCII characters (it is sent in an HTTP header)", predicate=is_header_safe).metadata()
+
+
+def is_header_safe(value: Any) -> bool:
+    """Whether ``value`` (a string or a ``Secret``) is printable ASCII."""
+    text = value.reveal() if hasattr(value, "reveal") else value
+    return isinstance(text, str) and text.isascii() and text.isprintable()
+
+
+def _is_http_url(value: Any) -> bool:
+    import httpx  # deferred: the config layer stays importable on its own
+
+    try:
+        url = httpx.URL(value)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return False
+    return url.scheme in ("http", "https") and bool(url.host)
 
 
 def check_of(field: attrs.Attribute[Any]) -> Check | None:

@@ -207,7 +207,8 @@ def _structure_field(field: attrs.Attribute[Any], raw: Any, path: str) -> tuple[
         return f"{shown} is not valid: {reason} @ {path}", None
     check = check_of(field)
     if check is not None and not check.accepts(value):
-        return f"{shown} is out of range: expected {check.allowed} @ {path}", None
+        verdict = "not valid" if check.predicate is not None else "out of range"
+        return f"{shown} is {verdict}: expected {check.allowed} @ {path}", None
     return None, value
 
 

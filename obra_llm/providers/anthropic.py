@@ -22,7 +22,7 @@ import attrs
 import httpx
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems
-from obra_llm.config.constraints import between
+from obra_llm.config.constraints import between, header_value, http_url
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import (
@@ -91,8 +91,8 @@ class AnthropicSettings(CommonSettings):
     """
 
     model: str = _DEFAULT_MODEL
-    base_url: str = _DEFAULT_BASE_URL
-    api_key: Secret | None = None
+    base_url: str = attrs.field(default=_DEFAULT_BASE_URL, metadata=http_url())
+    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
     temperature: float | None = attrs.field(default=None, metadata=between(0, 1))
 
 

@@ -166,7 +166,7 @@ def process_chunks(events: Iterator[SSEEvent], *, provider: str, label: str) -> 
     for event in events:
         if event.event not in ("message", "error"):
             continue
-        if event.data.strip() == _DONE:
+        if len(event.data) < 16 and event.data.strip() == _DONE:
             yield StreamEnd(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=stop_reason)
             return
         chunk = _parse_chunk(event.data, provider=provider, label=label)

@@ -25,6 +25,7 @@ import attrs
 import httpx
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems
+from obra_llm.config.constraints import header_value, http_url
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import AuthenticationError, LLMException, LLMResponseException, ModelNotFoundError
@@ -73,8 +74,8 @@ class CohereSettings(CommonSettings):
     """
 
     model: str = _DEFAULT_MODEL
-    base_url: str = "https://api.cohere.com"
-    api_key: Secret | None = None
+    base_url: str = attrs.field(default="https://api.cohere.com", metadata=http_url())
+    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
 
 
 class CohereWire:

@@ -23,7 +23,7 @@ import attrs
 import httpx
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems
-from obra_llm.config.constraints import at_least
+from obra_llm.config.constraints import at_least, header_value, http_url
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import (
@@ -81,8 +81,8 @@ class GeminiSettings(CommonSettings):
     """
 
     model: str = _DEFAULT_MODEL
-    base_url: str = "https://generativelanguage.googleapis.com/v1beta"
-    api_key: Secret | None = None
+    base_url: str = attrs.field(default="https://generativelanguage.googleapis.com/v1beta", metadata=http_url())
+    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
     thinking_budget: int | None = attrs.field(default=None, metadata=at_least(-1))
 
 

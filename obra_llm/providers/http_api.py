@@ -24,6 +24,7 @@ import attrs
 import httpx
 
 from obra_llm.calls import CallRunner, Completion, StreamItems
+from obra_llm.config.constraints import is_header_safe
 from obra_llm.config.convert import parse_settings
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import ConfigError, LLMConnectionException, LLMException
@@ -144,6 +145,9 @@ def api_key(
         return str(settings_key.reveal())
     for variable in variables:
         value = environ.get(variable)
+        if value and not is_header_safe(value):
+            msg = f"the API key in {variable} is not printable ASCII, so it cannot be sent in an HTTP header (value hidden)"
+            raise ConfigError(msg, problems=[f"{msg} @ ${variable}"])
         if value:
             return value
     names = " or ".join(variables)

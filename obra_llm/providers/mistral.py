@@ -20,7 +20,7 @@ import attrs
 import httpx
 
 from obra_llm.calls import Completion, StreamItems
-from obra_llm.config.constraints import between
+from obra_llm.config.constraints import between, header_value, http_url
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import LLMException, ModelNotFoundError
@@ -74,8 +74,8 @@ class MistralSettings(CommonSettings):
     """Keys of the ``mistral`` provider. ``safe_prompt: true`` makes Mistral prepend its safety prompt."""
 
     model: str = _DEFAULT_MODEL
-    base_url: str = "https://api.mistral.ai"
-    api_key: Secret | None = None
+    base_url: str = attrs.field(default="https://api.mistral.ai", metadata=http_url())
+    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
     temperature: float | None = attrs.field(default=None, metadata=between(*_TEMPERATURE_RANGE))
     safe_prompt: bool = False
 

@@ -16,7 +16,7 @@ import attrs
 import httpx
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems
-from obra_llm.config.constraints import at_least
+from obra_llm.config.constraints import at_least, header_value, http_url
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
@@ -42,10 +42,10 @@ class OllamaSettings(CommonSettings):
     """
 
     model: str = _DEFAULT_MODEL
-    endpoint: str = "http://localhost:11434"
+    endpoint: str = attrs.field(default="http://localhost:11434", metadata=http_url())
     context_length: int | None = attrs.field(default=None, metadata=at_least(1))
     keep_alive: str | float | None = None
-    api_key: Secret | None = None
+    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
 
 
 class OllamaWire:

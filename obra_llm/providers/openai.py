@@ -18,7 +18,7 @@ import attrs
 import httpx
 
 from obra_llm.calls import Completion, StreamItems
-from obra_llm.config.constraints import at_least, one_of
+from obra_llm.config.constraints import at_least, header_value, http_url, one_of
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import ConfigError, LLMException, ModelNotFoundError, RateLimitError
@@ -79,10 +79,10 @@ class OpenAISettings(CommonSettings):
     """
 
     model: str = _DEFAULT_MODEL
-    base_url: str = "https://api.openai.com/v1"
-    api_key: Secret | None = None
-    organization: str | None = None
-    project: str | None = None
+    base_url: str = attrs.field(default="https://api.openai.com/v1", metadata=http_url())
+    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
+    organization: str | None = attrs.field(default=None, metadata=header_value())
+    project: str | None = attrs.field(default=None, metadata=header_value())
     max_tokens_field: str = attrs.field(default="max_completion_tokens", metadata=one_of(_MAX_TOKENS_FIELDS))
     context_length: int | None = attrs.field(default=None, metadata=at_least(1))
 

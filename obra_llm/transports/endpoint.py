@@ -8,6 +8,7 @@ that are read to their end so that the connection goes back to the pool.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 import httpx
@@ -25,6 +26,10 @@ from obra_llm.transports.http import (
 __all__ = ["ErrorMapper", "HttpEndpoint"]
 
 T = TypeVar("T")
+
+#: A budget this close to the configured timeout is the configured timeout: the client's own
+#: ``Timeout`` and error translator are reused instead of being built for every request.
+_SAME_TIMEOUT = 0.05
 
 #: Builds the exception for a non-2xx response: ``(response, detail) -> exception``.
 ErrorMapper = Callable[[httpx.Response, str], LLMException]
@@ -50,7 +55,7 @@ class HttpEndpoint:
         self.redact = redactor(*secrets)
         self._client = build_client(base_url=base_url, timeout=timeout, headers=headers, transport=transport)
         self._timeout = timeout
-        self._default_timeout = attempt_timeout(timeout)
+        self._errors = translate_transport_errors(provider, target=self.target, timeout=timeout)
         self._error_text = error_text
         self._map_error = map_error
 
@@ -64,8 +69,8 @@ class HttpEndpoint:
         params: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request and return its parsed JSON body; errors become ``LLMException``s."""
-        with translate_transport_errors(self.provider, target=self.target, timeout=timeout):
-            response = self._client.request(method, path, json=json, params=params, timeout=self._timeout_for(timeout))
+        with self._errors_for(timeout):
+            response = self._client.request(method, path, json=json, params=params, **self._timeout_for(timeout))
             if response.is_error:
                 raise self._error(response)
             return self._parsed(response)
@@ -84,14 +89,18 @@ class HttpEndpoint:
         When ``process`` is done, whatever is left of the body is read (and dropped) so the
         connection is reused; closing the stream early closes the response instead.
         """
-        with translate_transport_errors(self.provider, target=self.target, timeout=timeout):
-            request = self._client.build_request("POST", path, json=json, params=params, timeout=self._timeout_for(timeout))
+        with self._errors_for(timeout):
+            request = self._client.build_request("POST", path, json=json, params=params, **self._timeout_for(timeout))
             response = self._client.send(request, stream=True)
             try:
                 if response.is_error:
                     raise self._error(response)
                 chunks = response.iter_bytes()
-                yield from process(chunks)
+                try:
+                    yield from process(chunks)
+                except LLMException as error:
+                    error.provider = error.provider or self.provider  # the shared readers know no provider
+                    raise
                 for _ in chunks:
                     pass
             finally:
@@ -101,8 +110,18 @@ class HttpEndpoint:
         """Close the connection pool."""
         self._client.close()
 
-    def _timeout_for(self, seconds: float) -> httpx.Timeout:
-        return self._default_timeout if seconds == self._timeout else attempt_timeout(seconds)
+    def _uses_default(self, seconds: float) -> bool:
+        """Whether ``seconds`` is the configured timeout, give or take what a retry loop's clock ate."""
+        return abs(seconds - self._timeout) < _SAME_TIMEOUT
+
+    def _timeout_for(self, seconds: float) -> dict[str, Any]:
+        """The ``timeout=`` argument to pass: none (the client's own) or one for ``seconds``."""
+        return {} if self._uses_default(seconds) else {"timeout": attempt_timeout(seconds)}
+
+    def _errors_for(self, seconds: float) -> AbstractContextManager[None]:
+        if self._uses_default(seconds):
+            return self._errors
+        return translate_transport_errors(self.provider, target=self.target, timeout=seconds)
 
     def _error(self, response: httpx.Response) -> LLMException:
         return self._map_error(response, read_error_detail(response, self._error_text, self.redact))

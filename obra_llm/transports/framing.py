@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Generator, Iterable, Iterator
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from obra_llm.errors import LLMResponseException
 
@@ -22,9 +21,11 @@ __all__ = ["MAX_LINE_CHARS", "SSEEvent", "iter_lines", "iter_ndjson", "iter_sse"
 MAX_LINE_CHARS = 64 * 1024 * 1024
 
 
-@attrs.frozen
-class SSEEvent:
-    """One server-sent event: its ``event`` name (``message`` when absent) and ``data``."""
+class SSEEvent(NamedTuple):
+    """One server-sent event: its ``event`` name (``message`` when absent) and ``data``.
+
+    A ``NamedTuple`` rather than an attrs class: one is built for every streamed token.
+    """
 
     data: str
     event: str = "message"
@@ -108,38 +109,69 @@ def _parse_json_line(line: bytes) -> Any:
         raise LLMResponseException(msg) from error
 
 
-def iter_sse(chunks: Iterable[bytes]) -> Iterator[SSEEvent]:
+def iter_sse(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_CHARS) -> Iterator[SSEEvent]:
     """Yield server-sent events as the WHATWG spec frames them.
 
     Blank lines dispatch; ``data`` lines join with ``\\n``; comments (``:``) and unknown
-    fields are ignored; one space after the colon is dropped; a leading BOM is skipped. A final event without its
-    blank line is still dispatched, since some servers close right after the last one.
+    fields are ignored; one space after the colon is dropped; a leading BOM is skipped. A
+    final event without its blank line is still dispatched, since some servers close right
+    after the last one. Works on bytes (UTF-8 never puts ``\\r`` or ``\\n`` inside a
+    character, so complete lines decode safely); a trailing ``\\r`` waits for the next chunk,
+    which may start with the ``\\n`` of the same line ending.
     """
     data: list[str] = []
     event = ""
     event_id: str | None = None
+    pending = b""
     first = True
-    for line in iter_lines(chunks):
-        if first:
-            line, first = line.removeprefix("\ufeff"), False
-        if not line:
-            if data:
-                yield SSEEvent(data="\n".join(data), event=event or "message", id=event_id)
-            data, event = [], ""
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            data.append(value)
-        elif name == "event":
-            event = value
-        elif name == "id":
-            event_id = value
+    ended = False
+    iterator = iter(chunks)
+    while not ended:
+        chunk = next(iterator, None)
+        if chunk is None:
+            ended = True
+            lines = _LINE_ENDING.split(pending) if pending else []
+            pending = b""
+        else:
+            pending += chunk
+            if len(pending) > max_line_bytes and b"\n" not in chunk and b"\r" not in chunk:
+                msg = f"a line of the response exceeds {max_line_bytes} bytes"
+                raise LLMResponseException(msg)
+            held = pending.endswith(b"\r")
+            *lines, pending = _LINE_ENDING.split(pending[:-1] if held else pending)
+            if held:
+                pending += b"\r"
+        for line in lines:
+            if first:
+                line, first = line.removeprefix(_BOM), False
+            if not line:
+                if data:
+                    yield SSEEvent(data[0] if len(data) == 1 else "\n".join(data), event or "message", event_id)
+                data, event = [], ""
+                continue
+            name, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if name == b"data":
+                data.append(_decode(value))
+            elif name == b"event":
+                event = _decode(value)
+            elif name == b"id":
+                event_id = _decode(value)
     if data:
-        yield SSEEvent(data="\n".join(data), event=event or "message", id=event_id)
+        yield SSEEvent("\n".join(data), event or "message", event_id)
+
+
+_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
+_BOM = "\ufeff".encode()
+
+
+def _decode(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        msg = f"the response is not valid UTF-8 ({error.reason} at byte {error.start} of a line)"
+        raise LLMResponseException(msg) from error
 
 
 def _excerpt(text: str, limit: int = 200) -> str:

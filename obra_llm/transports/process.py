@@ -16,7 +16,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import IO, Any, Protocol
 
 import attrs
@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 STDERR_TAIL_BYTES = 64 * 1024
 #: Seconds between SIGTERM to the group and SIGKILL to whatever is left of it.
 KILL_GRACE = 0.5
+#: Seconds stdout may stay open after the leader exited (a leftover helper holding the pipe).
+EXIT_DRAIN = 0.5
 _CHUNK = 256 * 1024
 
 
@@ -103,11 +105,15 @@ class SubprocessRunner:
         stderr = _StderrTail(process)
         feeder = threading.Thread(target=_feed_stdin, args=(process, stdin), name="obra-llm-stdin", daemon=True)
         feeder.start()
+        deadline = started + timeout
+        chunks = _read_stdout(process, deadline)
         finished = False
         try:
-            deadline = started + timeout
-            yield from iter_lines(_read_stdout(process, deadline))
+            yield from iter_lines(chunks)
             _wait_exit(process, deadline)
+            # The leader has exited; anything it left in its group (a helper still holding the
+            # pipes, say) goes too, before the pipes are drained to their end.
+            _signal_group(process.pid, signal.SIGKILL)
             finished = True
         except _Expired:
             self._kill_group(process)
@@ -116,13 +122,12 @@ class SubprocessRunner:
             msg = f"{_name(argv)} did not finish within {timeout:g} s; its process group was killed"
             raise ProcessTimeoutError(msg, stderr=stderr.text(), duration=elapsed) from None
         finally:
+            chunks.close()
             if not finished:
                 self._kill_group(process)
             _close(process.stdout)
             stderr.join()
             feeder.join(self._kill_grace)
-        # The leader has exited; anything it left in its group (a daemonised helper) goes too.
-        _signal_group(process.pid, signal.SIGKILL)
         code = process.returncode
         yield ProcessExit(
             exit_code=code if code >= 0 else None,
@@ -181,22 +186,51 @@ def _feed_stdin(process: subprocess.Popen[bytes], text: str) -> None:
         _close(pipe)
 
 
-def _read_stdout(process: subprocess.Popen[bytes], deadline: float) -> Iterator[bytes]:
-    """Yield stdout chunks until EOF; raise ``_Expired`` when ``deadline`` passes first."""
+def _read_stdout(process: subprocess.Popen[bytes], deadline: float) -> Generator[bytes, None, None]:
+    """Yield stdout chunks until EOF; raise ``_Expired`` when ``deadline`` passes first.
+
+    Once the leader has exited, what is left of stdout gets ``EXIT_DRAIN`` seconds: a
+    helper it left behind may hold the pipe open, and its output would never end. (Linux:
+    the exit is seen through a pidfd; elsewhere only EOF or the deadline end the read.)
+    """
     pipe = process.stdout
     if pipe is None:
         return
     fd = pipe.fileno()
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                raise _Expired
-            chunk = os.read(fd, _CHUNK)
-            if not chunk:
-                return
-            yield chunk
+    pidfd = _pidfd(process)
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            if pidfd is not None:
+                selector.register(pidfd, selectors.EVENT_READ)
+            drain_until: float | None = None
+            while True:
+                now = time.monotonic()
+                until = deadline if drain_until is None else min(deadline, drain_until)
+                ready = {key.fd for key, _ in selector.select(until - now)} if until > now else set()
+                if pidfd is not None and pidfd in ready:
+                    selector.unregister(pidfd)
+                    drain_until = time.monotonic() + EXIT_DRAIN
+                if fd not in ready:
+                    if drain_until is not None and time.monotonic() >= drain_until:
+                        return
+                    if time.monotonic() >= deadline:
+                        raise _Expired
+                    continue
+                chunk = os.read(fd, _CHUNK)
+                if not chunk:
+                    return
+                yield chunk
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _pidfd(process: subprocess.Popen[bytes]) -> int | None:
+    try:
+        return os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def _wait_exit(process: subprocess.Popen[bytes], deadline: float) -> None:

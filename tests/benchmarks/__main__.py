@@ -1,7 +1,8 @@
-"""``python -m tests.benchmarks``: import cost and per-call overhead, printed and written to docs/performance.md.
+"""``python -m tests.benchmarks``: every benchmark of issue 7, printed and written to docs/performance.md.
 
-Run from the repository root with the project's virtualenv active. ``--quick`` shortens
-every measurement (for checking the harness, not for numbers worth quoting).
+Run from the repository root with the project's virtualenv active (``pip install -e '.[bench]'``
+for the comparison clients). ``--quick`` shortens every measurement (for checking the
+harness, not for numbers worth quoting).
 """
 
 from __future__ import annotations
@@ -14,41 +15,94 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.benchmarks.imports import child_environment, measure_imports, probe_obra_llm_import
-from tests.benchmarks.overhead import Comparison, compare, ollama_contenders
-from tests.benchmarks.report import STARTUP_HTTPX, STARTUP_OBRA_LLM, Results, markdown, text_table
+from tests.benchmarks import bench_codex
+from tests.benchmarks.bench_codex import CodexResult, measure_codex
+from tests.benchmarks.concurrency import ConcurrencyResult, measure_concurrency
+from tests.benchmarks.imports import ImportTiming, child_environment, measure_imports, probe_obra_llm_import
+from tests.benchmarks.memory import measure_memory
+from tests.benchmarks.overhead import HTTP_PROVIDERS, CallGroup, measure_group, package_version, provider_groups
+from tests.benchmarks.report import PEER_IMPORTS, STARTUP_HTTPX, STARTUP_OBRA_LLM, Results, markdown, text_table
 from tests.benchmarks.stub_server import StubServer
+from tests.benchmarks.tokens import measure_tokens
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "performance.md"
 IMPORT_STATEMENTS = ("pass", "import httpx", "import obra_llm", STARTUP_HTTPX, STARTUP_OBRA_LLM)
 
 
+def _say(started: float, text: str) -> None:
+    print(f"[{time.perf_counter() - started:6.1f} s] {text}", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--import-runs", type=int, default=15, help="runs per import statement (default 15)")
-    parser.add_argument("--calls", type=int, default=2000, help="timed calls per side and call kind (default 2000)")
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run: 3 import runs, 100 calls")
+    parser.add_argument("--import-runs", type=int, default=10, help="runs per import statement (default 10)")
+    parser.add_argument("--peer-import-runs", type=int, default=3, help="runs per comparison-client import (default 3)")
+    parser.add_argument("--calls", type=int, default=800, help="timed rounds per provider and call kind (default 800)")
+    parser.add_argument("--memory-calls", type=int, default=10_000, help="calls for the memory check (default 10000)")
+    parser.add_argument("--codex-runs", type=int, default=20, help="runs per side for the Codex CLI (default 20)")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run: few runs and calls everywhere")
     parser.add_argument("--no-write", action="store_true", help=f"print only; do not rewrite {DOC.relative_to(REPO)}")
     args = parser.parse_args(argv)
     if args.quick:
-        args.import_runs, args.calls = 3, 100
+        args.import_runs, args.peer_import_runs, args.calls, args.memory_calls, args.codex_runs = 3, 1, 100, 1000, 3
+    threads_calls, threads_repetitions = (10, 2) if args.quick else (25, 5)
 
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.UTC)
-    print(f"import cost: {args.import_runs} runs of {', '.join(IMPORT_STATEMENTS)} ...", flush=True)
+    peers = [(statement, package) for statement, package in PEER_IMPORTS if package_version(package)]
+    skipped = [f"{statement}|not installed" for statement, package in PEER_IMPORTS if not package_version(package)]
+    _say(started, f"import cost: {args.import_runs} runs of {', '.join(IMPORT_STATEMENTS)}; {args.peer_import_runs} of the clients ...")
+    peer_imports: list[ImportTiming] = []
     with tempfile.TemporaryDirectory(prefix="obra-bench-pycache-") as pycache:
         environment = child_environment(pycache)
         imports = measure_imports(IMPORT_STATEMENTS, environment=environment, runs=args.import_runs)
+        if peers:
+            peer_imports = measure_imports(
+                [statement for statement, _ in peers], environment=environment, runs=args.peer_import_runs, warmup=1
+            )
         probe = probe_obra_llm_import(environment=environment)
 
-    calls: list[Comparison] = []
-    with StubServer() as stub, ollama_contenders(stub.base_url) as pairs:
-        print(f"per-call overhead against the stub at {stub.base_url}: {args.calls} calls per side ...", flush=True)
-        for label, (ours, raw) in zip(("ollama generate", "ollama generate_stream"), pairs, strict=True):
-            calls.append(compare(label, ours, raw, calls=args.calls, stats=stub.stats))
+    groups: list[CallGroup] = []
+    concurrency: list[ConcurrencyResult] = []
+    with StubServer() as stub:
+        for provider in HTTP_PROVIDERS:
+            _say(started, f"per-call time, {provider}: {args.calls} rounds per call kind ...")
+            with provider_groups(provider, stub.base_url) as kinds:
+                for kind, contenders, missing in kinds:
+                    groups.append(measure_group(provider, kind, contenders, rounds=args.calls, stats=stub.stats, unavailable=missing))
+        for provider in HTTP_PROVIDERS:
+            _say(started, f"16 threads, {provider} ...")
+            concurrency.append(
+                measure_concurrency(provider, stub.base_url, calls=threads_calls, repetitions=threads_repetitions, stats=stub.stats)
+            )
+        _say(started, f"memory: {args.memory_calls} calls in a fresh interpreter ...")
+        memory = measure_memory(stub.base_url, args.memory_calls)
+    _say(started, "token estimation ...")
+    tokens = measure_tokens(runs=3 if args.quick else 5, fresh_runs=2 if args.quick else 5)
+    codex: CodexResult | None = None
+    codex_note = ""
+    if bench_codex.available():
+        _say(started, f"codex CLI: {args.codex_runs} runs per side ...")
+        codex = measure_codex(args.codex_runs)
+    else:
+        codex_note = f"the Codex CLI is not installed at {bench_codex.BINARY} (scripts/test.sh installs it)"
 
-    results = Results(imports=imports, probe=probe, calls=calls, date=date, seconds=time.perf_counter() - started)
+    results = Results(
+        imports=imports,
+        peer_imports=peer_imports,
+        probe=probe,
+        groups=groups,
+        concurrency=concurrency,
+        memory=memory,
+        tokens=tokens,
+        codex=codex,
+        codex_note=codex_note,
+        date=date,
+        seconds=time.perf_counter() - started,
+        calls=args.calls,
+        skipped_imports=skipped,
+    )
     print(text_table(results))
     if not args.no_write:
         DOC.parent.mkdir(parents=True, exist_ok=True)

@@ -1,23 +1,39 @@
-"""Per-call overhead: obra_llm's providers vs a raw pooled ``httpx.Client`` doing the same request.
+"""Per-call overhead: every obra_llm HTTP provider vs a raw pooled ``httpx.Client``, and the popular clients.
 
-Both sides send the same body to the same stub server over a kept-alive connection and
-parse the whole answer (for streams: every line, ``json.loads`` each, collect the pieces).
-They are measured alternately in the same run, one call at a time in ABBA order (ours, raw,
-raw, ours, ...), each call timed on its own, so that drift and bursts of load from
-elsewhere on the machine hit both sides alike. The figure per side is the median call;
-the ratio is obra_llm's median over the raw median, and ``paired`` is the median of the
-ratios of neighbouring calls (the most robust to drift).
+Every contender sends the same request to the same stub server over a kept-alive
+connection and parses the whole answer (for streams: every line or event, ``json.loads``
+each, collect the pieces). All the contenders of one provider and call kind are measured
+in the same rounds: each round calls every contender once, one call at a time, in an
+order that rotates from round to round, each call timed on its own, in an
+order shuffled anew each round (a fixed rotation would always put the same contender right
+after the same other one, and LiteLLM leaves background work behind that the next call
+pays for), so that drift and bursts of load from elsewhere on the machine hit every
+contender alike. The figure per
+contender is the median call; *ratio* divides it by the raw httpx median, and *paired*
+is the median of the ratios to the raw call of the same round (the most robust to drift).
+
+The comparison clients (the official ``ollama``, ``openai`` and ``anthropic`` packages,
+LiteLLM) are imported by name at run time: they are the optional ``bench`` extra, and a
+missing or failing one is reported as ``n/a (why)``, never an error of the run. Slow
+contenders (LiteLLM, ``isolated``) are measured after the main rounds, alternating with raw
+httpx alone for ``max_calls`` rounds, and their ratio is to the raw calls of those rounds:
+the threads LiteLLM starts for its logging callbacks would otherwise slow down whichever
+contender comes next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import importlib
 import json
+import os
+import random
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import Any
+from importlib import metadata
+from typing import Any, Literal
 
 import attrs
 import httpx
@@ -25,9 +41,29 @@ import httpx
 import obra_llm
 from tests.benchmarks.stub_server import MODEL, TEXT
 
-__all__ = ["Comparison", "Contender", "Wire", "compare", "ollama_contenders"]
+__all__ = [
+    "HTTP_PROVIDERS",
+    "PROMPT",
+    "CallGroup",
+    "Contender",
+    "ProviderCase",
+    "Timing",
+    "Unavailable",
+    "Wire",
+    "measure_group",
+    "provider_case",
+    "provider_groups",
+    "raw_call",
+]
 
 PROMPT = "Rate this diff from 0 to 10: ..."
+API_KEY = "bench-key"
+MESSAGES: list[dict[str, str]] = [{"role": "user", "content": PROMPT}]
+HTTP_PROVIDERS = ("ollama", "openai", "anthropic", "mistral", "gemini", "cohere")
+Kind = Literal["generate", "generate_stream"]
+KINDS: tuple[Kind, ...] = ("generate", "generate_stream")
+#: LiteLLM's model cost map is fetched from the network at import unless this is set.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @attrs.frozen
@@ -35,7 +71,22 @@ class Contender:
     """One way to make the call: ``call()`` returns the answer text."""
 
     name: str
+    role: Literal["ours", "raw", "peer"]
     call: Callable[[], str]
+    #: Measured on its own against raw httpx, for this many rounds, after the main rounds.
+    max_calls: int | None = None
+
+    @property
+    def isolated(self) -> bool:
+        return self.max_calls is not None
+
+
+@attrs.frozen
+class Unavailable:
+    """A comparison client that could not be measured here, and why."""
+
+    name: str
+    reason: str
 
 
 @attrs.frozen
@@ -47,80 +98,119 @@ class Wire:
 
 
 @attrs.frozen
-class Comparison:
-    """obra_llm vs the raw baseline for one kind of call."""
+class Timing:
+    """One contender's figures in one group."""
 
-    label: str
-    ours: str
-    baseline: str
-    ours_us: float
-    baseline_us: float
-    paired_ratio: float
+    name: str
+    role: Literal["ours", "raw", "peer"]
+    median_us: float
     calls: int
-    #: New TCP connections and HTTP requests per call, as the stub counted them (``None``: not probed).
-    ours_wire: Wire | None = None
-    baseline_wire: Wire | None = None
+    ratio: float
+    paired: float
+    wire: Wire | None
+
+
+@attrs.frozen
+class CallGroup:
+    """All contenders for one provider and call kind, measured in the same rounds."""
+
+    provider: str
+    kind: Kind
+    timings: tuple[Timing, ...]
+    unavailable: tuple[Unavailable, ...] = ()
 
     @property
-    def ratio(self) -> float:
-        return self.ours_us / self.baseline_us
+    def label(self) -> str:
+        return f"{self.provider} {self.kind}"
 
     @property
-    def overhead_us(self) -> float:
-        return self.ours_us - self.baseline_us
+    def ours(self) -> Timing:
+        return next(timing for timing in self.timings if timing.role == "ours")
+
+    @property
+    def raw(self) -> Timing:
+        return next(timing for timing in self.timings if timing.role == "raw")
+
+    @property
+    def peers(self) -> tuple[Timing, ...]:
+        return tuple(timing for timing in self.timings if timing.role == "peer")
+
+    @property
+    def best_peer(self) -> Timing | None:
+        return min(self.peers, key=lambda timing: timing.median_us, default=None)
 
 
-def compare(
-    label: str,
-    ours: Contender,
-    baseline: Contender,
+def measure_group(
+    provider: str,
+    kind: Kind,
+    contenders: Sequence[Contender],
     *,
-    calls: int,
+    rounds: int,
     warmup: int = 200,
     stats: Callable[[], Mapping[str, int]] | None = None,
-) -> Comparison:
-    """Time ``calls`` calls of each side, one call at a time in ABBA order; check both answer right.
+    unavailable: Sequence[Unavailable] = (),
+) -> CallGroup:
+    """Time every contender in ``rounds`` shuffled rounds (isolated ones after); check each answers right first.
 
     With ``stats`` (the stub's counters), first count the connections and requests each
-    side makes per call.
+    contender makes per call.
     """
-    for contender in (ours, baseline):
+    for contender in contenders:
         answer = contender.call()
         if answer != TEXT:
             msg = f"{contender.name} answered {answer!r}, expected {TEXT!r}"
             raise AssertionError(msg)
-        for _ in range(warmup):
+        for _ in range(min(warmup, 10) if contender.isolated else warmup):
             contender.call()
-    ours_wire = _wire(ours.call, stats) if stats else None
-    baseline_wire = _wire(baseline.call, stats) if stats else None
-    ours_call, baseline_call = ours.call, baseline.call
+    wires = [_wire(contender.call, stats, probes=5 if contender.isolated else 20) if stats else None for contender in contenders]
+    raw_index = next(index for index, contender in enumerate(contenders) if contender.role == "raw")
+    main = [index for index, contender in enumerate(contenders) if not contender.isolated]
+    samples: list[dict[int, int]] = [{} for _ in contenders]
+    main_samples = _rounds([contenders[index].call for index in main], rounds, seed=rounds)
+    for index, taken in zip(main, main_samples, strict=True):
+        samples[index] = taken
+    raw_samples = samples[raw_index]
+    raw_median = statistics.median(raw_samples.values())
+    baselines: dict[int, tuple[dict[int, int], float]] = {}
+    for index, contender in enumerate(contenders):
+        if contender.isolated:
+            assert contender.max_calls is not None
+            mine, own_raw = _rounds([contender.call, contenders[raw_index].call], contender.max_calls, seed=index)
+            samples[index] = mine
+            baselines[index] = (own_raw, statistics.median(own_raw.values()))
+    timings = []
+    for index, (contender, mine, wire) in enumerate(zip(contenders, samples, wires, strict=True)):
+        median = statistics.median(mine.values())
+        base_samples, base_median = baselines.get(index, (raw_samples, raw_median))
+        timings.append(
+            Timing(
+                name=contender.name,
+                role=contender.role,
+                median_us=median / 1000.0,
+                calls=len(mine),
+                ratio=median / base_median,
+                paired=statistics.median(value / base_samples[number] for number, value in mine.items()),
+                wire=wire,
+            )
+        )
+    return CallGroup(provider=provider, kind=kind, timings=tuple(timings), unavailable=tuple(unavailable))
+
+
+def _rounds(calls: Sequence[Callable[[], str]], rounds: int, *, seed: int) -> list[dict[int, int]]:
+    """Nanoseconds per call, by round, for each of ``calls``: every call once a round, in shuffled order."""
+    order = list(range(len(calls)))
+    shuffle = random.Random(seed).shuffle
+    samples: list[dict[int, int]] = [{} for _ in calls]
     clock = time.perf_counter_ns
-    ours_ns: list[int] = []
-    baseline_ns: list[int] = []
-    for pair in range(calls):
-        first, second = (ours_call, baseline_call) if pair % 2 == 0 else (baseline_call, ours_call)
-        started = clock()
-        first()
-        middle = clock()
-        second()
-        ended = clock()
-        if pair % 2 == 0:
-            ours_ns.append(middle - started)
-            baseline_ns.append(ended - middle)
-        else:
-            baseline_ns.append(middle - started)
-            ours_ns.append(ended - middle)
-    return Comparison(
-        label=label,
-        ours=ours.name,
-        baseline=baseline.name,
-        ours_us=statistics.median(ours_ns) / 1000.0,
-        baseline_us=statistics.median(baseline_ns) / 1000.0,
-        paired_ratio=statistics.median(o / b for o, b in zip(ours_ns, baseline_ns, strict=True)),
-        calls=calls,
-        ours_wire=ours_wire,
-        baseline_wire=baseline_wire,
-    )
+    gc.collect()
+    for round_number in range(rounds):
+        shuffle(order)
+        for index in order:
+            call = calls[index]
+            started = clock()
+            call()
+            samples[index][round_number] = clock() - started
+    return samples
 
 
 def _wire(call: Callable[[], str], stats: Callable[[], Mapping[str, int]], probes: int = 20) -> Wire:
@@ -138,46 +228,345 @@ def _wire(call: Callable[[], str], stats: Callable[[], Mapping[str, int]], probe
     return Wire(connections=(grown("connections") - 1) / probes, requests=(grown(None) - 1) / probes)
 
 
-@contextmanager
-def ollama_contenders(base_url: str) -> Iterator[tuple[Sequence[Contender], Sequence[Contender]]]:
-    """(ours, raw) pairs for Ollama ``generate`` and ``generate_stream``, sharing nothing but the server."""
-    llm = obra_llm.create_llm({"type": "ollama", "endpoint": base_url, "model": MODEL})
-    raw = httpx.Client(base_url=base_url, timeout=httpx.Timeout(120.0, connect=10.0))
-    whole_body: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": False}
-    stream_body: dict[str, Any] = {**whole_body, "stream": True}
+# -- the providers, and the raw httpx equivalent of each call ------------------------------------
 
-    def ours_generate() -> str:
-        return llm.generate(PROMPT)
 
-    def ours_stream() -> str:
-        return "".join(llm.generate_stream(PROMPT))
+@attrs.frozen
+class ProviderCase:
+    """One HTTP provider: its obra_llm config and the equivalent raw request and parsing."""
 
-    def raw_generate() -> str:
-        response = raw.post("/api/chat", json=whole_body)
-        response.raise_for_status()
-        text: str = response.json()["message"]["content"]
-        return text
+    provider: str
+    config: Mapping[str, Any]
+    headers: Mapping[str, str]
+    whole_path: str
+    whole_body: Mapping[str, Any]
+    stream_path: str
+    stream_body: Mapping[str, Any]
+    stream_params: Mapping[str, str] | None
+    whole_text: Callable[[Any], str]
+    framing: Literal["ndjson", "sse"]
+    #: The text piece of one streamed event (parsed JSON), or ``None``.
+    piece: Callable[[Any], str | None]
 
-    def raw_stream() -> str:
+
+def _chat_choice_piece(event: Any) -> str | None:
+    choices = event["choices"]
+    if not choices:
+        return None
+    content: str | None = choices[0]["delta"].get("content")
+    return content
+
+
+def _join_text(items: Sequence[Mapping[str, Any]]) -> str:
+    return "".join(item["text"] for item in items if "text" in item)
+
+
+def provider_case(provider: str, base_url: str) -> ProviderCase:
+    """The case for ``provider`` against the stub at ``base_url``."""
+    chat: dict[str, Any] = {"model": MODEL, "messages": MESSAGES}
+    bearer = {"authorization": f"Bearer {API_KEY}"}
+    if provider == "ollama":
+        return ProviderCase(
+            provider,
+            {"type": "ollama", "endpoint": base_url, "model": MODEL},
+            {},
+            "/api/chat",
+            {**chat, "stream": False},
+            "/api/chat",
+            {**chat, "stream": True},
+            None,
+            lambda body: body["message"]["content"],
+            "ndjson",
+            lambda event: event["message"]["content"],
+        )
+    if provider == "openai":
+        return ProviderCase(
+            provider,
+            {"type": "openai", "base_url": f"{base_url}/v1", "model": MODEL, "api_key": API_KEY},
+            bearer,
+            "/v1/chat/completions",
+            {**chat, "stream": False},
+            "/v1/chat/completions",
+            {**chat, "stream": True, "stream_options": {"include_usage": True}},
+            None,
+            lambda body: body["choices"][0]["message"]["content"],
+            "sse",
+            _chat_choice_piece,
+        )
+    if provider == "mistral":
+        return ProviderCase(
+            provider,
+            {"type": "mistral", "base_url": f"{base_url}/mistral", "model": MODEL, "api_key": API_KEY},
+            bearer,
+            "/mistral/v1/chat/completions",
+            {**chat, "stream": False},
+            "/mistral/v1/chat/completions",
+            {**chat, "stream": True},
+            None,
+            lambda body: body["choices"][0]["message"]["content"],
+            "sse",
+            _chat_choice_piece,
+        )
+    if provider == "anthropic":
+        body = {"model": MODEL, "max_tokens": 4096, "messages": MESSAGES}
+        return ProviderCase(
+            provider,
+            {"type": "anthropic", "base_url": base_url, "model": MODEL, "api_key": API_KEY},
+            {"x-api-key": API_KEY, "anthropic-version": "2023-06-01"},
+            "/v1/messages",
+            {**body, "stream": False},
+            "/v1/messages",
+            {**body, "stream": True},
+            None,
+            lambda body: _join_text(body["content"]),
+            "sse",
+            lambda event: event["delta"]["text"] if event["type"] == "content_block_delta" else None,
+        )
+    if provider == "gemini":
+        body = {"contents": [{"role": "user", "parts": [{"text": PROMPT}]}]}
+        return ProviderCase(
+            provider,
+            {"type": "gemini", "base_url": f"{base_url}/v1beta", "model": MODEL, "api_key": API_KEY},
+            {"x-goog-api-key": API_KEY},
+            f"/v1beta/models/{MODEL}:generateContent",
+            body,
+            f"/v1beta/models/{MODEL}:streamGenerateContent",
+            body,
+            {"alt": "sse"},
+            lambda body: _join_text(body["candidates"][0]["content"]["parts"]),
+            "sse",
+            lambda event: _join_text(event["candidates"][0]["content"]["parts"]),
+        )
+    if provider == "cohere":
+        return ProviderCase(
+            provider,
+            {"type": "cohere", "base_url": base_url, "model": MODEL, "api_key": API_KEY},
+            bearer,
+            "/v2/chat",
+            {**chat, "stream": False},
+            "/v2/chat",
+            {**chat, "stream": True},
+            None,
+            lambda body: _join_text(body["message"]["content"]),
+            "sse",
+            lambda event: event["delta"]["message"]["content"]["text"] if event["type"] == "content-delta" else None,
+        )
+    msg = f"no benchmark case for provider {provider!r}"
+    raise ValueError(msg)
+
+
+def raw_call(case: ProviderCase, client: httpx.Client, kind: Kind) -> Callable[[], str]:
+    """The raw httpx call: POST + ``raise_for_status`` + ``json()``, or stream + ``iter_lines`` + ``json.loads``."""
+    if kind == "generate":
+        path, body, whole_text = case.whole_path, case.whole_body, case.whole_text
+
+        def generate() -> str:
+            response = client.post(path, json=body)
+            response.raise_for_status()
+            return whole_text(response.json())
+
+        return generate
+    path, body, params, piece_of = case.stream_path, case.stream_body, case.stream_params, case.piece
+    loads = json.loads
+    if case.framing == "ndjson":
+
+        def stream_ndjson() -> str:
+            pieces: list[str] = []
+            with client.stream("POST", path, json=body, params=params) as response:
+                response.raise_for_status()
+                for line in response.iter_lines():
+                    if line:
+                        piece = piece_of(loads(line))
+                        if piece:
+                            pieces.append(piece)
+            return "".join(pieces)
+
+        return stream_ndjson
+
+    def stream_sse() -> str:
         pieces: list[str] = []
-        with raw.stream("POST", "/api/chat", json=stream_body) as response:
+        with client.stream("POST", path, json=body, params=params) as response:
             response.raise_for_status()
             for line in response.iter_lines():
-                if line:
-                    pieces.append(json.loads(line)["message"]["content"])
+                if line.startswith("data:"):
+                    data = line[5:].strip()
+                    if data != "[DONE]":
+                        piece = piece_of(loads(data))
+                        if piece:
+                            pieces.append(piece)
         return "".join(pieces)
 
+    return stream_sse
+
+
+def ours_call(llm: Any, kind: Kind) -> Callable[[], str]:
+    if kind == "generate":
+
+        def generate() -> str:
+            text: str = llm.generate(PROMPT)
+            return text
+
+        return generate
+
+    def stream() -> str:
+        return "".join(llm.generate_stream(PROMPT))
+
+    return stream
+
+
+# -- the comparison clients (optional; imported by name) --------------------------------------------
+
+
+def package_version(package: str) -> str | None:
     try:
-        yield (
-            (Contender("obra_llm ollama generate", ours_generate), Contender("raw httpx POST + json", raw_generate)),
-            (
-                Contender("obra_llm ollama generate_stream", ours_stream),
-                Contender("raw httpx stream + iter_lines + json.loads", raw_stream),
-            ),
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _import(module: str) -> Any:
+    """``module`` imported at run time, as ``Any``: the ``bench`` extra is not part of type checking."""
+    return importlib.import_module(module)
+
+
+#: (display name, package, provider) -> factory(base_url, kind, closers) -> call
+PeerFactory = Callable[[str, Kind, list[Callable[[], object]]], Callable[[], str]]
+
+
+def _ollama_client(base_url: str, kind: Kind, closers: list[Callable[[], object]]) -> Callable[[], str]:
+    client = _import("ollama").Client(host=base_url)
+    inner = getattr(client, "_client", None)
+    if inner is not None and callable(getattr(inner, "close", None)):
+        closers.append(inner.close)
+    if kind == "generate":
+        return lambda: str(client.chat(model=MODEL, messages=MESSAGES, stream=False).message.content)
+    return lambda: "".join(part.message.content or "" for part in client.chat(model=MODEL, messages=MESSAGES, stream=True))
+
+
+def _openai_sdk(base_url: str, kind: Kind, closers: list[Callable[[], object]]) -> Callable[[], str]:
+    client = _import("openai").OpenAI(base_url=f"{base_url}/v1", api_key=API_KEY, max_retries=0)
+    closers.append(client.close)
+    create = client.chat.completions.create
+    if kind == "generate":
+        return lambda: str(create(model=MODEL, messages=MESSAGES).choices[0].message.content)
+
+    def stream() -> str:
+        pieces: list[str] = []
+        for chunk in create(model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}):
+            if chunk.choices and chunk.choices[0].delta.content:
+                pieces.append(chunk.choices[0].delta.content)
+        return "".join(pieces)
+
+    return stream
+
+
+def _anthropic_sdk(base_url: str, kind: Kind, closers: list[Callable[[], object]]) -> Callable[[], str]:
+    client = _import("anthropic").Anthropic(base_url=base_url, api_key=API_KEY, max_retries=0)
+    closers.append(client.close)
+    create = client.messages.create
+    if kind == "generate":
+        return lambda: "".join(
+            block.text for block in create(model=MODEL, max_tokens=4096, messages=MESSAGES).content if block.type == "text"
         )
+
+    def stream() -> str:
+        pieces: list[str] = []
+        for event in create(model=MODEL, max_tokens=4096, messages=MESSAGES, stream=True):
+            if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                pieces.append(event.delta.text)
+        return "".join(pieces)
+
+    return stream
+
+
+def _litellm(model: str, suffix: str) -> PeerFactory:
+    def factory(base_url: str, kind: Kind, closers: list[Callable[[], object]]) -> Callable[[], str]:
+        litellm = _import("litellm")
+        litellm.telemetry = False
+        litellm.suppress_debug_info = True
+        completion = litellm.completion
+        api_base = base_url + suffix
+        if kind == "generate":
+            return lambda: str(
+                completion(model=model, messages=MESSAGES, api_base=api_base, api_key=API_KEY, max_retries=0)
+                .choices[0]
+                .message.content
+            )
+
+        def stream() -> str:
+            pieces: list[str] = []
+            for chunk in completion(model=model, messages=MESSAGES, api_base=api_base, api_key=API_KEY, stream=True, max_retries=0):
+                content = chunk.choices[0].delta.content if chunk.choices else None
+                if content:
+                    pieces.append(content)
+            return "".join(pieces)
+
+        return stream
+
+    return factory
+
+
+#: provider -> [(display name, package, factory, max_calls)]
+PEERS: Mapping[str, Sequence[tuple[str, str, PeerFactory, int | None]]] = {
+    "ollama": [("ollama client", "ollama", _ollama_client, None), ("LiteLLM", "litellm", _litellm(f"ollama_chat/{MODEL}", ""), 100)],
+    "openai": [("openai SDK", "openai", _openai_sdk, None), ("LiteLLM", "litellm", _litellm(f"openai/{MODEL}", "/v1"), 100)],
+    "anthropic": [
+        ("anthropic SDK", "anthropic", _anthropic_sdk, None),
+        ("LiteLLM", "litellm", _litellm(f"anthropic/{MODEL}", ""), 100),
+    ],
+    "mistral": [("LiteLLM", "litellm", _litellm(f"mistral/{MODEL}", "/mistral/v1"), 100)],
+    "gemini": [],
+    "cohere": [],
+}
+
+
+def _peer(
+    name: str, package: str, factory: PeerFactory, max_calls: int | None, base_url: str, kind: Kind, closers: list[Callable[[], object]]
+) -> Contender | Unavailable:
+    version = package_version(package)
+    label = f"{name} {version}" if version else name
+    if version is None:
+        return Unavailable(name, f"n/a (`{package}` is not installed: pip install -e '.[bench]')")
+    try:
+        call = factory(base_url, kind, closers)
+        answer = call()
+    except Exception as error:  # any failure of a third-party client is a finding, not a crash
+        return Unavailable(label, f"n/a ({type(error).__name__}: {str(error)[:160]})")
+    if answer != TEXT:
+        return Unavailable(label, f"n/a (answered {answer[:60]!r}, not the stub's text)")
+    return Contender(label, "peer", call, max_calls)
+
+
+@contextlib.contextmanager
+def provider_groups(
+    provider: str, base_url: str, *, peers: bool = True
+) -> Iterator[list[tuple[Kind, list[Contender], list[Unavailable]]]]:
+    """For each call kind: the contenders (obra_llm, raw httpx, then the peers) and the peers not measured."""
+    case = provider_case(provider, base_url)
+    llm = obra_llm.create_llm(case.config)
+    raw = httpx.Client(base_url=base_url, headers=dict(case.headers), timeout=httpx.Timeout(120.0, connect=10.0))
+    closers: list[Callable[[], object]] = [raw.close]
+    close = getattr(llm, "close", None)
+    if callable(close):
+        closers.append(close)
+    groups: list[tuple[Kind, list[Contender], list[Unavailable]]] = []
+    try:
+        for kind in KINDS:
+            contenders = [
+                Contender(f"obra_llm {provider}", "ours", ours_call(llm, kind)),
+                Contender("raw httpx", "raw", raw_call(case, raw, kind)),
+            ]
+            missing: list[Unavailable] = []
+            for name, package, factory, max_calls in PEERS.get(provider, ()) if peers else ():
+                found = _peer(name, package, factory, max_calls, base_url, kind, closers)
+                if isinstance(found, Contender):
+                    contenders.append(found)
+                else:
+                    missing.append(found)
+            groups.append((kind, contenders, missing))
+        yield groups
     finally:
-        raw.close()
-        close = getattr(llm, "close", None)
-        if callable(close):
-            close()
+        for closer in reversed(closers):
+            with contextlib.suppress(Exception):
+                closer()
         gc.collect()

@@ -12,6 +12,11 @@ Routes (the answer is always the same 20 pieces, then usage):
   Ollama), ``GET /api/tags``, ``POST /api/show``, ``GET /api/version``;
 * OpenAI chat: ``POST /v1/chat/completions`` (JSON, or SSE with ``"stream": true``);
 * Anthropic messages: ``POST /v1/messages`` (JSON, or SSE with ``"stream": true``);
+* Mistral chat, under a ``/mistral`` prefix (its path is OpenAI's): ``POST /mistral/v1/chat/completions``
+  (usage on the ``finish_reason`` chunk, then ``[DONE]``);
+* Gemini: ``POST /v1beta/models/bench-model:generateContent`` and ``...:streamGenerateContent?alt=sse``
+  (data-only SSE, usage on every chunk, ``finishReason`` on the last, no ``[DONE]``);
+* Cohere v2 chat: ``POST /v2/chat`` (JSON, or named SSE events ending ``message-end``, ``[DONE]``);
 * ``GET /_stats``: how many connections were opened and how many requests each route
   received (to spot clients that send extra requests, or do not reuse connections).
 
@@ -188,6 +193,81 @@ def _anthropic_messages() -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
     return _whole(_dumps(whole)), _chunked(events, "text/event-stream")
 
 
+# -- Mistral chat completions (OpenAI-like; usage on the finish chunk, no stream_options) ------------
+
+
+def _mistral_chat() -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(PIECES), "total_tokens": PROMPT_TOKENS + len(PIECES)}
+    base = {"id": "cmpl-bench", "created": 1764126000, "model": MODEL}
+    whole = {
+        **base,
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT, "tool_calls": None}, "finish_reason": "stop"}],
+        "usage": usage,
+    }
+
+    def event(delta: dict[str, Any], finish: str | None, **extra: Any) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return b"data: " + _dumps({**base, "object": "chat.completion.chunk", "choices": [choice], **extra}) + b"\n\n"
+
+    events = [event({"role": "assistant", "content": ""}, None)]
+    events += [event({"content": piece}, None) for piece in PIECES]
+    events.append(event({"content": ""}, "stop", usage=usage))
+    events.append(b"data: [DONE]\n\n")
+    return _whole(_dumps(whole)), _chunked(events, "text/event-stream")
+
+
+# -- Gemini generateContent / streamGenerateContent?alt=sse ---------------------------------------
+
+
+def _gemini_generate() -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    def usage(written: int) -> dict[str, int]:
+        return {"promptTokenCount": PROMPT_TOKENS, "candidatesTokenCount": written, "totalTokenCount": PROMPT_TOKENS + written}
+
+    def response(text: str, written: int, finish: str | None) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        if finish is not None:
+            candidate["finishReason"] = finish
+        return {"candidates": [candidate], "usageMetadata": usage(written), "modelVersion": MODEL, "responseId": "bench"}
+
+    whole = response(TEXT, len(PIECES), "STOP")
+    last = len(PIECES) - 1
+    events = [
+        b"data: " + _dumps(response(piece, index + 1, "STOP" if index == last else None)) + b"\r\n\r\n"
+        for index, piece in enumerate(PIECES)
+    ]
+    return _whole(_dumps(whole)), _chunked(events, "text/event-stream")
+
+
+# -- Cohere v2 chat ------------------------------------------------------------------------------------
+
+
+def _cohere_chat() -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    usage = {
+        "billed_units": {"input_tokens": PROMPT_TOKENS, "output_tokens": len(PIECES)},
+        "tokens": {"input_tokens": PROMPT_TOKENS + 200, "output_tokens": len(PIECES) + 2},
+    }
+    whole = {
+        "id": "bench",
+        "message": {"role": "assistant", "content": [{"type": "text", "text": TEXT}]},
+        "finish_reason": "COMPLETE",
+        "usage": usage,
+    }
+
+    def event(name: str, data: dict[str, Any]) -> bytes:
+        return b"event: " + name.encode() + b"\ndata: " + _dumps({"type": name, **data}) + b"\n\n"
+
+    events = [
+        event("message-start", {"id": "bench", "delta": {"message": {"role": "assistant", "content": [], "tool_plan": ""}}}),
+        event("content-start", {"index": 0, "delta": {"message": {"content": {"type": "text", "text": ""}}}}),
+    ]
+    events += [event("content-delta", {"index": 0, "delta": {"message": {"content": {"text": piece}}}}) for piece in PIECES]
+    events.append(event("content-end", {"index": 0}))
+    events.append(event("message-end", {"delta": {"finish_reason": "COMPLETE", "usage": usage}}))
+    events.append(b"data: [DONE]\n\n")
+    return _whole(_dumps(whole)), _chunked(events, "text/event-stream")
+
+
 # -- the server --------------------------------------------------------------------------------
 
 
@@ -195,6 +275,10 @@ def _routes() -> dict[tuple[bytes, bytes], Reply]:
     ollama_whole, ollama_stream = _ollama_chat()
     openai_whole, openai_stream = _openai_chat()
     anthropic_whole, anthropic_stream = _anthropic_messages()
+    mistral_whole, mistral_stream = _mistral_chat()
+    gemini_whole, gemini_stream = _gemini_generate()
+    cohere_whole, cohere_stream = _cohere_chat()
+    gemini = f"/v1beta/models/{MODEL}".encode()
     tags = _ollama_tags()
     show = _ollama_show()
     version = _whole(_dumps({"version": "0.12.3"}))
@@ -206,6 +290,11 @@ def _routes() -> dict[tuple[bytes, bytes], Reply]:
         (b"GET", b"/api/version"): lambda _: version,
         (b"POST", b"/v1/chat/completions"): lambda body: openai_stream if body.get("stream") is True else openai_whole,
         (b"POST", b"/v1/messages"): lambda body: anthropic_stream if body.get("stream") is True else anthropic_whole,
+        (b"POST", b"/mistral/v1/chat/completions"): lambda body: mistral_stream if body.get("stream") is True else mistral_whole,
+        # Gemini says streamed or not in the path, not the body.
+        (b"POST", gemini + b":generateContent"): lambda _: gemini_whole,
+        (b"POST", gemini + b":streamGenerateContent"): lambda _: gemini_stream,
+        (b"POST", b"/v2/chat"): lambda body: cohere_stream if body.get("stream") is True else cohere_whole,
     }
 
 

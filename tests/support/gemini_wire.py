@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import attrs
 
-from tests.support.wire_server import Hang, Json, Raw, Request, Sse, WireServer
+from tests.support.wire_server import Chunked, Hang, Json, Raw, Request, Sse, WireServer
 
 __all__ = [
     "VALID_KEY",
@@ -113,7 +113,7 @@ class MidStreamError:
     pretty: bool = True
 
 
-Reply = Answer | ApiError | Blocked | MidStreamError | Hang | Raw
+Reply = Answer | ApiError | Blocked | MidStreamError | Hang | Raw | Json | Sse | Chunked
 
 
 def quality_answer(request: Mapping[str, Any]) -> Answer:
@@ -195,7 +195,7 @@ class GeminiWireServer(WireServer):
         self.default_answer = default_answer
         self._response_ids = itertools.count(1)
 
-    def route(self, request: Request) -> Hang | Json | Raw | Sse:
+    def route(self, request: Request) -> Hang | Json | Raw | Sse | Chunked:
         if not request.path.startswith("/models"):
             return Raw(404, b"<!DOCTYPE html><title>Error 404 (Not Found)!!1</title>", "text/html; charset=UTF-8")
         refused = self._refused(request)
@@ -250,9 +250,9 @@ class GeminiWireServer(WireServer):
             body["nextPageToken"] = f"page-{page_size}"
         return Json(200, body)
 
-    def _generate(self, model: str, reply: Reply, *, stream: bool, sse: bool) -> Hang | Json | Raw | Sse:
-        if isinstance(reply, Hang | Raw):
-            return reply
+    def _generate(self, model: str, reply: Reply, *, stream: bool, sse: bool) -> Hang | Json | Raw | Sse | Chunked:
+        if isinstance(reply, Hang | Raw | Json | Sse | Chunked):
+            return reply  # base replies (scripted by generic fault tests) pass through unchanged
         if isinstance(reply, ApiError):
             return Json(reply.code, reply.body(), reply.headers)
         if isinstance(reply, Blocked):

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from tests.support.wire_server import Chunked, Json, Raw, Request, WireServer
+from tests.support.wire_server import Chunked, Json, Raw, Request, Sse, WireServer
 from tests.support.wire_server import Hang as WireHang
 from tests.support.wire_server import Reply as WireReply
 
@@ -154,6 +154,8 @@ class OllamaWireServer(WireServer):
 
     def _chat(self, model: str, body: dict[str, Any]) -> WireReply:
         scripted = self._pop_script()
+        if isinstance(scripted, Json | Sse | Chunked | Raw | WireHang):
+            return scripted  # a base reply scripted by a generic fault test: sent as is
         reply: Reply = scripted if isinstance(scripted, Answer | Status | MidStreamError | Cut | Hang) else self.default_answer(body)
         stream = body.get("stream", True) is not False
         if isinstance(reply, Status):

@@ -10,6 +10,7 @@ cut), raw bytes, and hangs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -37,7 +38,8 @@ class Sse:
     """A ``text/event-stream`` body of ready-made frames (see ``sse_event``).
 
     ``chunk_size`` splits the bytes anywhere (inside lines and UTF-8 characters);
-    ``drop_connection`` closes the socket before the chunked body is terminated.
+    ``drop_connection`` closes the socket before the chunked body is terminated;
+    ``stall`` waits that many seconds after the frames before ending the body (a slow body).
     """
 
     frames: Sequence[str]
@@ -45,6 +47,7 @@ class Sse:
     chunk_size: int | None = None
     drop_connection: bool = False
     headers: Mapping[str, str] = attrs.Factory(dict)
+    stall: float = 0.0
 
 
 @attrs.frozen
@@ -52,7 +55,8 @@ class Chunked:
     """A chunked body of ready-made pieces (NDJSON lines, say), with a content type.
 
     ``chunk_size`` re-splits the bytes anywhere; ``drop_connection`` closes the socket
-    before the chunked body is terminated.
+    before the chunked body is terminated; ``stall`` waits that many seconds after the
+    pieces before ending the body (a slow body).
     """
 
     pieces: Sequence[str]
@@ -60,6 +64,7 @@ class Chunked:
     status: int = 200
     chunk_size: int | None = None
     drop_connection: bool = False
+    stall: float = 0.0
 
 
 @attrs.frozen
@@ -167,6 +172,8 @@ class WireServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    #: socketserver's default backlog of 5 resets connections when 32 clients arrive at once.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], wire: WireServer) -> None:
         super().__init__(address, handler)
@@ -216,9 +223,14 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(reply, Raw):
             self._send(reply.status, reply.body, reply.content_type, {})
         elif isinstance(reply, Chunked):
-            self._chunked(reply.status, reply.content_type, reply.pieces, reply.chunk_size, reply.drop_connection, {})
+            self._chunked(
+                reply.status, reply.content_type, reply.pieces, reply.chunk_size, reply.drop_connection, {}, reply.stall
+            )
         else:
-            self._chunked(reply.status, "text/event-stream", reply.frames, reply.chunk_size, reply.drop_connection, reply.headers)
+            self._chunked(
+                reply.status, "text/event-stream", reply.frames, reply.chunk_size, reply.drop_connection, reply.headers,
+                reply.stall,
+            )
 
     def _send(self, status: int, data: bytes, content_type: str, headers: Mapping[str, str]) -> None:
         self.send_response(status)
@@ -238,6 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         chunk_size: int | None,
         drop_connection: bool,
         headers: Mapping[str, str],
+        stall: float = 0.0,
     ) -> None:
         payload = "".join(texts).encode()
         self.send_response(status)
@@ -254,6 +267,15 @@ class _Handler(BaseHTTPRequestHandler):
         for piece in pieces:
             self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
             self.wfile.flush()
+        if stall:
+            # A slow body: the client has likely given up meanwhile, so the connection is
+            # not reused and writing its end may find the socket gone.
+            time.sleep(stall)
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                if not drop_connection:
+                    self.wfile.write(b"0\r\n\r\n")
+            return
         if drop_connection:
             self.close_connection = True
             return
