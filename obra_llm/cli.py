@@ -289,7 +289,7 @@ def _spinner(stream: TextIO, *, enabled: bool) -> Iterator[None]:
         stream.write("\r" + " " * 24 + "\r")
         stream.flush()
 
-    thread = threading.Thread(target=spin, daemon=True)
+    thread = threading.Thread(target=spin, name="obra-llm-spinner", daemon=True)
     thread.start()
     try:
         yield
