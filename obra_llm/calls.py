@@ -11,8 +11,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Generator
-
-import attrs
+from typing import NamedTuple
 
 from obra_llm.errors import LLMException, LLMTimeoutException
 from obra_llm.metrics import Metrics
@@ -21,9 +20,8 @@ from obra_llm.retry import RetryManager, RetryPolicy
 __all__ = ["CallRunner", "Completion", "StreamEnd"]
 
 
-@attrs.frozen
-class Completion:
-    """One whole answer and what it cost."""
+class Completion(NamedTuple):
+    """One whole answer and what it cost (a ``NamedTuple``: one is built for every call)."""
 
     text: str
     prompt_tokens: int = 0
@@ -31,8 +29,7 @@ class Completion:
     stop_reason: str | None = None
 
 
-@attrs.frozen
-class StreamEnd:
+class StreamEnd(NamedTuple):
     """The last item of a provider's stream: usage and why generation stopped."""
 
     prompt_tokens: int = 0

@@ -27,6 +27,8 @@ def validate_options(
     max_stop: int | None = None,
 ) -> GenerateOptions:
     """Return ``options`` unchanged when valid; raise one ``ConfigError`` listing every problem."""
+    if not options:
+        return cast("GenerateOptions", options)
     problems: list[str] = []
     for name, value in options.items():
         if name not in ALL_OPTIONS:

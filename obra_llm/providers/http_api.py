@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, Protocol, Self, TypedDict, TypeVar, Unpack
 
 import attrs
 import httpx
@@ -52,8 +52,7 @@ class Access:
     secrets: tuple[str, ...] = ()
 
 
-@attrs.frozen
-class WireRequest:
+class WireRequest(NamedTuple):
     """One request to send: method, path under the base URL, JSON body, query parameters."""
 
     path: str
