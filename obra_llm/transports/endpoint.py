@@ -69,8 +69,9 @@ class HttpEndpoint:
         params: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request and return its parsed JSON body; errors become ``LLMException``s."""
-        with self._errors_for(timeout):
-            response = self._client.request(method, path, json=json, params=params, **self._timeout_for(timeout))
+        errors, timeout_argument = self._per_attempt(timeout)
+        with errors:
+            response = self._client.request(method, path, json=json, params=params, **timeout_argument)
             if response.is_error:
                 raise self._error(response)
             return self._parsed(response)
@@ -89,8 +90,9 @@ class HttpEndpoint:
         When ``process`` is done, whatever is left of the body is read (and dropped) so the
         connection is reused; closing the stream early closes the response instead.
         """
-        with self._errors_for(timeout):
-            request = self._client.build_request("POST", path, json=json, params=params, **self._timeout_for(timeout))
+        errors, timeout_argument = self._per_attempt(timeout)
+        with errors:
+            request = self._client.build_request("POST", path, json=json, params=params, **timeout_argument)
             response = self._client.send(request, stream=True)
             try:
                 if response.is_error:
@@ -110,18 +112,16 @@ class HttpEndpoint:
         """Close the connection pool."""
         self._client.close()
 
-    def _uses_default(self, seconds: float) -> bool:
-        """Whether ``seconds`` is the configured timeout, give or take what a retry loop's clock ate."""
-        return abs(seconds - self._timeout) < _SAME_TIMEOUT
+    def _per_attempt(self, seconds: float) -> tuple[AbstractContextManager[None], dict[str, Any]]:
+        """The error translator and the ``timeout=`` argument for an attempt of ``seconds``.
 
-    def _timeout_for(self, seconds: float) -> dict[str, Any]:
-        """The ``timeout=`` argument to pass: none (the client's own) or one for ``seconds``."""
-        return {} if self._uses_default(seconds) else {"timeout": attempt_timeout(seconds)}
-
-    def _errors_for(self, seconds: float) -> AbstractContextManager[None]:
-        if self._uses_default(seconds):
-            return self._errors
-        return translate_transport_errors(self.provider, target=self.target, timeout=seconds)
+        The configured timeout (give or take what a retry loop's clock ate) reuses the
+        client's own timeout and a prebuilt translator: nothing is built per request.
+        """
+        if abs(seconds - self._timeout) < _SAME_TIMEOUT:
+            return self._errors, {}
+        errors = translate_transport_errors(self.provider, target=self.target, timeout=seconds)
+        return errors, {"timeout": attempt_timeout(seconds)}
 
     def _error(self, response: httpx.Response) -> LLMException:
         return self._map_error(response, read_error_detail(response, self._error_text, self.redact))
