@@ -142,7 +142,7 @@ class GeminiWire:
 
     def probe_problem(self, body: Any, settings: GeminiSettings) -> str | None:
         if not isinstance(body, dict) or not isinstance(body.get("models", []), list):
-            return f"{settings.base_url}/models did not answer with Gemini's model list"
+            return f"{safe_url(settings.base_url)}/models did not answer with Gemini's model list"
         return None
 
     def model_request(self, settings: GeminiSettings) -> WireRequest | None:
