@@ -8,16 +8,17 @@ the retry loop and the counters applied the same way for every provider and tran
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import time
-from collections.abc import Callable, Generator
-from typing import NamedTuple
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, NamedTuple
 
 from obra_llm.errors import LLMException, LLMTimeoutException
 from obra_llm.metrics import Metrics
 from obra_llm.retry import RetryManager, RetryPolicy
 
-__all__ = ["CallRunner", "Completion", "StreamEnd"]
+__all__ = ["CallRunner", "Completion", "StreamEnd", "token_count"]
 
 
 class Completion(NamedTuple):
@@ -35,6 +36,18 @@ class StreamEnd(NamedTuple):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     stop_reason: str | None = None
+
+
+def token_count(usage: Mapping[str, Any], key: str) -> int:
+    """A token count from a usage object: absent, ``null``, negative or not a number means 0.
+
+    APIs omit zero counts (Ollama, Gemini), send ``null`` (Anthropic cache counts) or floats
+    (Cohere's billed units); ``true`` is not a count.
+    """
+    value = usage.get(key)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0:
+        return int(value)
+    return 0
 
 
 #: A provider's stream: text pieces, then at most one ``StreamEnd``.

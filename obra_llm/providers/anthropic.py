@@ -21,7 +21,7 @@ from urllib.parse import quote
 import attrs
 import httpx
 
-from obra_llm.calls import Completion, StreamEnd, StreamItems
+from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import between, header_value, http_url
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
@@ -204,15 +204,9 @@ def _map_request(settings: AnthropicSettings, prompt: str, options: GenerateOpti
 # -- response processing (wire -> ours) ----------------------------------------------------------
 
 
-def _count(usage: Mapping[str, Any], key: str) -> int:
-    """A token count; absent or ``null`` (cache counts on older models) means 0."""
-    value = usage.get(key)
-    return value if isinstance(value, int) else 0
-
-
 def _input_tokens(usage: Mapping[str, Any]) -> int:
     """All input tokens: uncached, written to the cache, and read from it."""
-    return _count(usage, "input_tokens") + _count(usage, "cache_creation_input_tokens") + _count(usage, "cache_read_input_tokens")
+    return token_count(usage, "input_tokens") + token_count(usage, "cache_creation_input_tokens") + token_count(usage, "cache_read_input_tokens")
 
 
 def _process_response(body: Any) -> Completion:
@@ -233,7 +227,7 @@ def _process_response(body: Any) -> Completion:
     return Completion(
         text=text,
         prompt_tokens=_input_tokens(usage),
-        completion_tokens=_count(usage, "output_tokens"),
+        completion_tokens=token_count(usage, "output_tokens"),
         stop_reason=body.get("stop_reason"),
     )
 
@@ -257,7 +251,7 @@ def _process_stream(events: Iterator[SSEEvent]) -> StreamItems:
             usage = data.get("usage")
             if isinstance(usage, dict):
                 # Cumulative totals: the last event's counts replace the earlier ones.
-                completion_tokens = _count(usage, "output_tokens")
+                completion_tokens = token_count(usage, "output_tokens")
                 if isinstance(usage.get("input_tokens"), int):
                     prompt_tokens = _input_tokens(usage)
             delta = data.get("delta")

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import httpx
 
-from obra_llm.calls import Completion, StreamEnd, StreamItems
+from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import LLMResponseException
 from obra_llm.protocol import GenerateOptions
@@ -103,16 +103,11 @@ def content_text(content: Any) -> str | None:
     return None
 
 
-def _count(usage: Mapping[str, Any], key: str) -> int:
-    value = usage.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def _usage(usage: Any) -> tuple[int, int]:
     """(prompt, completion) tokens; an absent or ``null`` usage counts 0."""
     if not isinstance(usage, dict):
         return 0, 0
-    return _count(usage, "prompt_tokens"), _count(usage, "completion_tokens")
+    return token_count(usage, "prompt_tokens"), token_count(usage, "completion_tokens")
 
 
 def _is_error(chunk: Mapping[str, Any]) -> bool:

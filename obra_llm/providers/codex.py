@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Literal, Unpack
 
 import attrs
 
-from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems
+from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import one_of
 from obra_llm.config.convert import parse_settings
 from obra_llm.config.settings import CommonSettings
@@ -428,7 +428,7 @@ def _process_events(items: RunItems) -> StreamItems:
             # turn or a non-zero exit fails the run.
             if failure or item.exit_code != 0:
                 raise _classify_failure(failure or last_error, item)
-            yield StreamEnd(prompt_tokens=_count(usage, "input_tokens"), completion_tokens=_count(usage, "output_tokens"))
+            yield StreamEnd(prompt_tokens=token_count(usage, "input_tokens"), completion_tokens=token_count(usage, "output_tokens"))
             return
         event = _parse_event(item)
         kind = event.get("type")
@@ -504,11 +504,6 @@ def _message(value: Any) -> str | None:
         text: str = value["message"]
         return text
     return None
-
-
-def _count(usage: Mapping[str, Any], key: str) -> int:
-    value = usage.get(key, 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _collect(items: RunItems) -> tuple[list[str], ProcessExit]:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 import attrs
 import httpx
 
-from obra_llm.calls import Completion, StreamEnd, StreamItems
+from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import header_value, http_url
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
@@ -263,12 +263,7 @@ def _process_usage(usage: Any) -> tuple[int, int]:
     if isinstance(billed, dict):
         logger.debug("cohere billed units: input %s, output %s", billed.get("input_tokens"), billed.get("output_tokens"))
     counted = tokens if isinstance(tokens, dict) else billed if isinstance(billed, dict) else {}
-    return _count(counted, "input_tokens"), _count(counted, "output_tokens")
-
-
-def _count(holder: Mapping[str, Any], key: str) -> int:
-    value = holder.get(key)
-    return int(value) if _is_count(value) else 0
+    return token_count(counted, "input_tokens"), token_count(counted, "output_tokens")
 
 
 def _is_count(value: object) -> TypeGuard[int | float]:

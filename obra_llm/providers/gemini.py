@@ -22,7 +22,7 @@ from typing import Any, Unpack
 import attrs
 import httpx
 
-from obra_llm.calls import Completion, StreamEnd, StreamItems
+from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import at_least, header_value, http_url
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
@@ -208,17 +208,11 @@ def _map_request(settings: GeminiSettings, prompt: str, options: GenerateOptions
 # -- response processing (wire -> ours) ----------------------------------------------------------
 
 
-def _count(usage: Mapping[str, Any], key: str) -> int:
-    """A token count; proto-JSON omits zero counts, so absent means 0."""
-    value = usage.get(key, 0)
-    return value if isinstance(value, int) else 0
-
-
 def _usage(usage: Any) -> tuple[int, int]:
     """(input, output) tokens; output counts thoughts too, as they are billed and capped as output."""
     if not isinstance(usage, dict):
         return 0, 0
-    return _count(usage, "promptTokenCount"), _count(usage, "candidatesTokenCount") + _count(usage, "thoughtsTokenCount")
+    return token_count(usage, "promptTokenCount"), token_count(usage, "candidatesTokenCount") + token_count(usage, "thoughtsTokenCount")
 
 
 def _candidate(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -257,7 +251,7 @@ def _blocked(body: Mapping[str, Any]) -> LLMResponseException:
 def _empty_answer(reason: str, usage: Any) -> LLMResponseException:
     """The error for an answer with no text that stopped for ``reason`` (not ``STOP``)."""
     if reason == "MAX_TOKENS":
-        thoughts = _count(usage, "thoughtsTokenCount") if isinstance(usage, dict) else 0
+        thoughts = token_count(usage, "thoughtsTokenCount") if isinstance(usage, dict) else 0
         spent = f" ({thoughts} tokens went to thinking)" if thoughts else ""
         msg = (
             f"Gemini stopped at maxOutputTokens before writing any answer{spent}: thinking models spend the "

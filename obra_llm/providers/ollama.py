@@ -15,7 +15,7 @@ from typing import Any, Unpack
 import attrs
 import httpx
 
-from obra_llm.calls import Completion, StreamEnd, StreamItems
+from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import at_least, header_value, http_url
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
@@ -156,12 +156,6 @@ def _model_names(model: str) -> set[str]:
 # -- response processing (wire -> ours) ----------------------------------------------------------
 
 
-def _count(body: Mapping[str, Any], key: str) -> int:
-    """A token count; Ollama omits zero counts (``omitempty``), so absent means 0."""
-    value = body.get(key, 0)
-    return value if isinstance(value, int) else 0
-
-
 def _process_response(body: Any) -> Completion:
     if not isinstance(body, dict):
         msg = f"Ollama answered with JSON that is not an object: {type(body).__name__}"
@@ -175,8 +169,8 @@ def _process_response(body: Any) -> Completion:
         raise LLMResponseException(msg, provider=_PROVIDER)
     return Completion(
         text=text,
-        prompt_tokens=_count(body, "prompt_eval_count"),
-        completion_tokens=_count(body, "eval_count"),
+        prompt_tokens=token_count(body, "prompt_eval_count"),
+        completion_tokens=token_count(body, "eval_count"),
         stop_reason=body.get("done_reason"),
     )
 
@@ -195,8 +189,8 @@ def _process_stream(lines: Iterator[Any]) -> StreamItems:
             yield piece
         if line.get("done") is True:
             yield StreamEnd(
-                prompt_tokens=_count(line, "prompt_eval_count"),
-                completion_tokens=_count(line, "eval_count"),
+                prompt_tokens=token_count(line, "prompt_eval_count"),
+                completion_tokens=token_count(line, "eval_count"),
                 stop_reason=line.get("done_reason"),
             )
             return

@@ -6,7 +6,7 @@ from collections.abc import Callable, Generator
 
 import pytest
 
-from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems
+from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems, token_count
 from obra_llm.errors import AuthenticationError, LLMConnectionException, LLMResponseException, LLMTimeoutException
 from obra_llm.retry import RetryPolicy
 from tests.support.fakes import FakeClock
@@ -283,3 +283,21 @@ def test_stream_passes_seconds_left_to_open() -> None:
     provider = Provider(clock, [[LLMConnectionException("reset")], ["ok"]])
     list(runner.stream(provider.open))
     assert provider.lefts == [60.0, 60.0 - 0.125 - 0.5]
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ({"n": 7}, 7),
+        ({"n": 5.0}, 5),
+        ({}, 0),
+        ({"n": None}, 0),
+        ({"n": True}, 0),
+        ({"n": -3}, 0),
+        ({"n": float("nan")}, 0),
+        ({"n": "12"}, 0),
+    ],
+    ids=["int", "float", "absent", "null", "bool", "negative", "nan", "string"],
+)
+def test_token_count_reads_only_real_counts(usage: dict[str, object], expected: int) -> None:
+    assert token_count(usage, "n") == expected
