@@ -13,7 +13,6 @@ and an ``error`` event may arrive after HTTP 200. Error bodies are
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from typing import Any, Unpack
 from urllib.parse import quote
@@ -37,7 +36,7 @@ from obra_llm.options import ALL_OPTIONS, validate_options
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest, api_key, context_from_table
 from obra_llm.tokens import estimate_tokens
-from obra_llm.transports.framing import SSEEvent, iter_sse
+from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import error_for_status, safe_url
 
 __all__ = ["API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicLLM", "AnthropicSettings", "AnthropicWire"]
@@ -267,15 +266,7 @@ def _process_stream(events: Iterator[SSEEvent]) -> StreamItems:
 
 
 def _event_data(event: SSEEvent) -> dict[str, Any]:
-    try:
-        data = json.loads(event.data)
-    except ValueError as error:
-        msg = f"Anthropic streamed a {event.event} event whose data is not JSON: {event.data[:200]!r}"
-        raise LLMResponseException(msg, provider=_PROVIDER) from error
-    if not isinstance(data, dict):
-        msg = f"Anthropic streamed a {event.event} event whose data is not a JSON object: {type(data).__name__}"
-        raise LLMResponseException(msg, provider=_PROVIDER)
-    return data
+    return json_object(event.data, what=f"Anthropic streamed a {event.event} event whose data", provider=_PROVIDER)
 
 
 def _stream_error(data: Mapping[str, Any]) -> LLMException:

@@ -23,7 +23,7 @@ from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import LLMResponseException
 from obra_llm.protocol import GenerateOptions
-from obra_llm.transports.framing import SSEEvent
+from obra_llm.transports.framing import SSEEvent, json_object
 
 __all__ = [
     "ErrorFields",
@@ -189,15 +189,7 @@ def process_chunks(events: Iterator[SSEEvent], *, provider: str, label: str) -> 
 
 
 def _parse_chunk(data: str, *, provider: str, label: str) -> dict[str, Any]:
-    try:
-        chunk = json.loads(data)
-    except ValueError as error:
-        msg = f"{label} streamed an event that is not JSON: {data[:200]!r}"
-        raise LLMResponseException(msg, provider=provider) from error
-    if not isinstance(chunk, dict):
-        msg = f"{label} streamed an event that is not a JSON object: {type(chunk).__name__}"
-        raise LLMResponseException(msg, provider=provider)
-    return chunk
+    return json_object(data, what=f"{label} streamed an event", provider=provider)
 
 
 # -- errors (wire -> ours) -----------------------------------------------------------------------

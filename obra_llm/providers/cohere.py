@@ -14,7 +14,6 @@ error like 401.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterator, Mapping
@@ -33,7 +32,7 @@ from obra_llm.options import validate_options
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest, api_key, context_from_table
 from obra_llm.tokens import estimate_tokens
-from obra_llm.transports.framing import SSEEvent, iter_sse
+from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import error_for_status, safe_url
 
 __all__ = ["CohereLLM", "CohereSettings", "CohereWire"]
@@ -219,15 +218,7 @@ def _process_stream(events: Iterator[SSEEvent]) -> StreamItems:
 
 
 def _parse_event(event: SSEEvent) -> dict[str, Any]:
-    try:
-        payload = json.loads(event.data)
-    except ValueError as error:
-        msg = f"Cohere streamed a {event.event!r} event whose data is not JSON: {event.data[:200]!r}"
-        raise LLMResponseException(msg, provider=_PROVIDER) from error
-    if not isinstance(payload, dict):
-        msg = f"Cohere streamed a {event.event!r} event whose data is not a JSON object: {type(payload).__name__}"
-        raise LLMResponseException(msg, provider=_PROVIDER)
-    return payload
+    return json_object(event.data, what=f"Cohere streamed a {event.event!r} event whose data", provider=_PROVIDER)
 
 
 def _delta_text(payload: Mapping[str, Any]) -> str | None:

@@ -38,7 +38,7 @@ from obra_llm.options import validate_options
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest, api_key, context_from_table
 from obra_llm.tokens import estimate_tokens
-from obra_llm.transports.framing import iter_lines
+from obra_llm.transports.framing import iter_lines, json_object
 from obra_llm.transports.http import error_for_status, safe_url
 
 __all__ = ["GeminiLLM", "GeminiSettings", "GeminiWire"]
@@ -345,14 +345,7 @@ def _process_stream(payloads: Iterable[str]) -> StreamItems:
     reason: str | None = None
     wrote = False
     for payload in payloads:
-        try:
-            chunk = json.loads(payload)
-        except ValueError as error:
-            msg = f"Gemini streamed an event that is not JSON: {_excerpt(payload)}"
-            raise LLMResponseException(msg, provider=_PROVIDER) from error
-        if not isinstance(chunk, dict):
-            msg = f"Gemini streamed an event that is not a JSON object: {type(chunk).__name__}"
-            raise LLMResponseException(msg, provider=_PROVIDER)
+        chunk = json_object(payload, what="Gemini streamed an event that", provider=_PROVIDER)
         _raise_error_payload(chunk, mid_stream=True)
         candidate = _candidate(chunk)
         if candidate is None and _block_reason(chunk) is not None:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 from obra_llm.errors import LLMResponseException
 
-__all__ = ["MAX_LINE_CHARS", "SSEEvent", "iter_lines", "iter_ndjson", "iter_sse"]
+__all__ = ["MAX_LINE_CHARS", "SSEEvent", "iter_lines", "iter_ndjson", "iter_sse", "json_object"]
 
 #: A line longer than this is corrupt input, not an answer: it would otherwise grow unbounded.
 MAX_LINE_CHARS = 64 * 1024 * 1024
@@ -172,6 +172,23 @@ def _decode(line: bytes) -> str:
     except UnicodeDecodeError as error:
         msg = f"the response is not valid UTF-8 ({error.reason} at byte {error.start} of a line)"
         raise LLMResponseException(msg) from error
+
+
+def json_object(data: str, *, what: str, provider: str | None = None) -> dict[str, Any]:
+    """``data`` (a streamed event's payload) parsed as a JSON object.
+
+    Anything else raises ``LLMResponseException`` whose message starts with ``what``
+    (e.g. "Anthropic streamed a ping event whose data") and quotes the payload.
+    """
+    try:
+        value = json.loads(data)
+    except ValueError as error:
+        msg = f"{what} is not JSON: {data[:200]!r}"
+        raise LLMResponseException(msg, provider=provider) from error
+    if not isinstance(value, dict):
+        msg = f"{what} is not a JSON object: {type(value).__name__}"
+        raise LLMResponseException(msg, provider=provider)
+    return value
 
 
 def _excerpt(text: str, limit: int = 200) -> str:
