@@ -55,12 +55,15 @@ def create_llm(config: Mapping[str, Any], *, registry: Mapping[str, type[LLMPlug
     """Construct and initialize the provider ``config["type"]`` names (default ``ollama``).
 
     This is the orchestrator's ``_initialize_llm`` in one call. The legacy ``api_url`` key
-    is mapped to ``endpoint`` when ``endpoint`` is absent, as the orchestrator always did.
+    means ``endpoint`` when ``endpoint`` is absent, as the orchestrator always did: obra_llm's
+    providers map it in their settings (only those that have an endpoint), and a plugin
+    of your own (no ``settings_type``) receives the copy the orchestrator used to make.
     """
     settings = _as_dict(config)
-    if "api_url" in settings and "endpoint" not in settings:
-        settings["endpoint"] = settings["api_url"]
-    llm = lookup(configured_type(settings), registry)()
+    provider = lookup(configured_type(settings), registry)
+    if getattr(provider, "settings_type", None) is None and "api_url" in settings:
+        settings.setdefault("endpoint", settings["api_url"])
+    llm = provider()
     llm.initialize(settings)
     return llm
 

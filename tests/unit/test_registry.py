@@ -150,3 +150,9 @@ def test_validate_config_names_the_source() -> None:
 
 def test_validate_config_skips_classes_without_settings() -> None:
     validate_config({"type": "echo", "anything": object()}, registry={"echo": EchoLLM})
+
+
+def test_legacy_api_url_on_a_provider_without_endpoint_names_only_the_users_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        create_llm({"type": "anthropic", "api_key": "k", "api_url": "http://gpu-box:11434"})
+    assert caught.value.problems == ("unknown key 'api_url' (did you mean 'base_url'?) @ $.api_url",)
