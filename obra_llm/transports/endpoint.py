@@ -1,8 +1,15 @@
 """``HttpEndpoint``: one provider instance's pooled connection to its HTTP API.
 
 Everything an HTTP provider does per request that is not translation lives here once:
-the client, per-attempt timeouts, error translation, reading error bodies, and streams
-that are read to their end so that the connection goes back to the pool.
+the connection pool, per-attempt timeouts, error translation, reading error bodies, and
+streams that are read to their end so that the connection goes back to the pool.
+
+Requests go straight to an httpx transport, not through ``httpx.Client``. An endpoint
+talks to one origin with fixed headers, no cookies, no redirects and no auth flow, so
+what the client does per request (merging URL, headers, cookies and parameters, running
+the auth and redirect loops, storing cookies) is all overhead: it costs more than 100 µs
+per call, a fifth of a local round trip (see ``docs/performance.md``). Proxies from the
+environment are honoured as the client honours them (``pooled_transport``).
 """
 
 from __future__ import annotations
@@ -13,30 +20,42 @@ from typing import Any, TypeVar
 
 import httpx
 
+from obra_llm import __version__
 from obra_llm.errors import LLMException, LLMResponseException
 from obra_llm.transports.http import (
     attempt_timeout,
-    build_client,
+    pooled_transport,
     read_error_detail,
     redactor,
     safe_url,
     translate_transport_errors,
 )
 
-__all__ = ["ErrorMapper", "HttpEndpoint"]
+__all__ = ["DEFAULT_HEADERS", "ErrorMapper", "HttpEndpoint"]
 
 T = TypeVar("T")
 
-#: A budget this close to the configured timeout is the configured timeout: the client's own
-#: ``Timeout`` and error translator are reused instead of being built for every request.
+#: Sent with every request; a provider's own headers (credentials, versions) are added to them.
+DEFAULT_HEADERS: Mapping[str, str] = {
+    "accept": "application/json",
+    "accept-encoding": "gzip, deflate",
+    "connection": "keep-alive",
+    "user-agent": f"obra-llm/{__version__} httpx/{httpx.__version__}",
+}
+
+#: A budget this close to the configured timeout is the configured timeout: the prebuilt
+#: timeout extension and error translator are reused instead of being built for every request.
 _SAME_TIMEOUT = 0.05
+
+#: How many distinct URLs an endpoint keeps parsed (a provider uses a handful: chat, probe, model).
+_CACHED_URLS = 64
 
 #: Builds the exception for a non-2xx response: ``(response, detail) -> exception``.
 ErrorMapper = Callable[[httpx.Response, str], LLMException]
 
 
 class HttpEndpoint:
-    """A base URL, its credentials and a pooled, thread-safe client, for one provider instance."""
+    """A base URL, its credentials and a pooled, thread-safe transport, for one provider instance."""
 
     def __init__(
         self,
@@ -53,8 +72,12 @@ class HttpEndpoint:
         self.provider = provider
         self.target = safe_url(base_url)
         self.redact = redactor(*secrets)
-        self._client = build_client(base_url=base_url, timeout=timeout, headers=headers, transport=transport)
+        self._base_url = base_url.rstrip("/")
+        self._headers = httpx.Headers({**DEFAULT_HEADERS, **(headers or {})})
+        self._transport = transport or pooled_transport(self._base_url)
+        self._urls: dict[str | tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
         self._timeout = timeout
+        self._timeout_extension = {"timeout": attempt_timeout(timeout).as_dict()}
         self._errors = translate_transport_errors(provider, target=self.target, timeout=timeout)
         self._error_text = error_text
         self._map_error = map_error
@@ -69,9 +92,13 @@ class HttpEndpoint:
         params: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one request and return its parsed JSON body; errors become ``LLMException``s."""
-        errors, timeout_argument = self._per_attempt(timeout)
+        errors, extensions = self._per_attempt(timeout)
         with errors:
-            response = self._client.request(method, path, json=json, params=params, **timeout_argument)
+            response = self._send(httpx.Request(method, self._url(path, params), headers=self._headers, json=json, extensions=extensions))
+            try:
+                response.read()
+            finally:
+                response.close()
             if response.is_error:
                 raise self._error(response)
             return self._parsed(response)
@@ -90,10 +117,9 @@ class HttpEndpoint:
         When ``process`` is done, whatever is left of the body is read (and dropped) so the
         connection is reused; closing the stream early closes the response instead.
         """
-        errors, timeout_argument = self._per_attempt(timeout)
+        errors, extensions = self._per_attempt(timeout)
         with errors:
-            request = self._client.build_request("POST", path, json=json, params=params, **timeout_argument)
-            response = self._client.send(request, stream=True)
+            response = self._send(httpx.Request("POST", self._url(path, params), headers=self._headers, json=json, extensions=extensions))
             try:
                 if response.is_error:
                     raise self._error(response)
@@ -110,18 +136,34 @@ class HttpEndpoint:
 
     def close(self) -> None:
         """Close the connection pool."""
-        self._client.close()
+        self._transport.close()
+
+    def _url(self, path: str, params: Mapping[str, str] | None) -> httpx.URL:
+        """The URL of ``path`` with ``params``, parsed once: parsing costs more than building the request."""
+        key = (path, tuple(params.items())) if params else path
+        url = self._urls.get(key)
+        if url is None:
+            url = httpx.URL(self._base_url + path, params=params)
+            if len(self._urls) < _CACHED_URLS:
+                self._urls[key] = url
+        return url
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        """The response to ``request``, its body not read yet; looked up per call so that vcrpy's patch applies."""
+        response = self._transport.handle_request(request)
+        response.request = request
+        return response
 
     def _per_attempt(self, seconds: float) -> tuple[AbstractContextManager[None], dict[str, Any]]:
-        """The error translator and the ``timeout=`` argument for an attempt of ``seconds``.
+        """The error translator and the timeout extension for an attempt of ``seconds``.
 
-        The configured timeout (give or take what a retry loop's clock ate) reuses the
-        client's own timeout and a prebuilt translator: nothing is built per request.
+        The configured timeout (give or take what a retry loop's clock ate) reuses both,
+        prebuilt: nothing is built per request.
         """
         if abs(seconds - self._timeout) < _SAME_TIMEOUT:
-            return self._errors, {}
+            return self._errors, self._timeout_extension
         errors = translate_transport_errors(self.provider, target=self.target, timeout=seconds)
-        return errors, {"timeout": attempt_timeout(seconds)}
+        return errors, {"timeout": attempt_timeout(seconds).as_dict()}
 
     def _error(self, response: httpx.Response) -> LLMException:
         return self._map_error(response, read_error_detail(response, self._error_text, self.redact))

@@ -1,4 +1,4 @@
-"""The HTTP seam shared by every HTTP provider: client, error translation, retry hints.
+"""The HTTP seam shared by every HTTP provider: connection pool, error translation, retry hints.
 
 Providers build requests and parse bodies; everything about sockets, timeouts, statuses
 and ``Retry-After`` is decided here, once.
@@ -10,6 +10,7 @@ import email.utils
 import functools
 import ssl
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
@@ -26,9 +27,10 @@ from obra_llm.errors import (
 
 __all__ = [
     "attempt_timeout",
-    "build_client",
+    "environment_proxy",
     "error_for_status",
     "parse_retry_after",
+    "pooled_transport",
     "read_error_detail",
     "redactor",
     "safe_url",
@@ -40,26 +42,26 @@ _RETRYABLE_STATUSES = frozenset({408, 409, 429})
 _MASK = "**********"
 
 
-def build_client(
-    *,
-    base_url: str,
-    timeout: float,
-    headers: Mapping[str, str] | None = None,
-    transport: httpx.BaseTransport | None = None,
-) -> httpx.Client:
-    """One pooled, thread-safe client per provider instance.
+def pooled_transport(base_url: str) -> httpx.HTTPTransport:
+    """The connection pool for one origin, through the proxy the environment names for it.
 
-    The connect timeout is capped at 10 s so that a dead host fails fast even when the
-    read timeout is generous (a 32B model may think for minutes before the first token).
+    ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` are honoured as
+    ``httpx.Client`` honours them, decided once: a provider instance talks to one origin.
     """
-    return httpx.Client(
-        base_url=base_url.rstrip("/"),
-        headers=dict(headers or {}),
-        timeout=attempt_timeout(timeout),
-        transport=transport,
-        verify=_shared_tls_context(),
-        follow_redirects=False,
-    )
+    return httpx.HTTPTransport(verify=_shared_tls_context(), proxy=environment_proxy(base_url))
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy URL the environment sets for ``url``, or ``None`` to connect directly."""
+    parsed = httpx.URL(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parsed.scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    # The host alone too: urllib cannot split the port off a bracketed IPv6 address.
+    if urllib.request.proxy_bypass(parsed.netloc.decode("ascii")) or urllib.request.proxy_bypass(parsed.host):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 def attempt_timeout(seconds: float) -> httpx.Timeout:

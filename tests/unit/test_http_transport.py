@@ -19,7 +19,6 @@ from obra_llm.errors import (
     RateLimitError,
 )
 from obra_llm.transports.http import (
-    build_client,
     error_for_status,
     parse_retry_after,
     read_error_detail,
@@ -224,46 +223,6 @@ def test_non_httpx_errors_pass_through() -> None:
     with pytest.raises(KeyError):
         with translate_transport_errors("ollama", target="http://h", timeout=1.0):
             raise KeyError("bug")
-
-
-def test_translation_through_a_client_with_a_mock_transport() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    with build_client(base_url="http://h:1", timeout=5.0, transport=httpx.MockTransport(refuse)) as client:
-        with pytest.raises(LLMConnectionException) as caught:
-            with translate_transport_errors("ollama", target="http://h:1", timeout=5.0):
-                client.get("/api/tags")
-    assert isinstance(caught.value.__cause__, httpx.ConnectError)
-
-
-# -- build_client ------------------------------------------------------------------------
-
-
-def test_build_client_settings() -> None:
-    seen: list[httpx.Request] = []
-
-    def record(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(302, headers={"location": "http://elsewhere/"})
-
-    client = build_client(
-        base_url="http://gpu-box:11434/ollama/",
-        timeout=120.0,
-        headers={"authorization": f"Bearer {KEY}"},
-        transport=httpx.MockTransport(record),
-    )
-    with client:
-        response = client.get("/api/tags")
-    assert response.status_code == 302  # redirects are not followed
-    assert str(seen[0].url) == "http://gpu-box:11434/ollama/api/tags"
-    assert seen[0].headers["authorization"] == f"Bearer {KEY}"
-    assert client.timeout == httpx.Timeout(120.0, connect=10.0)
-
-
-def test_build_client_short_timeout_caps_connect_too() -> None:
-    with build_client(base_url="http://h", timeout=2.0, transport=httpx.MockTransport(lambda r: httpx.Response(200))) as client:
-        assert client.timeout == httpx.Timeout(2.0, connect=2.0)
 
 
 # -- redaction and error details ---------------------------------------------------------
