@@ -54,6 +54,7 @@ __all__ = [
     "provider_case",
     "provider_groups",
     "raw_call",
+    "transport_call",
 ]
 
 PROMPT = "Rate this diff from 0 to 10: ..."
@@ -62,6 +63,8 @@ MESSAGES: list[dict[str, str]] = [{"role": "user", "content": PROMPT}]
 HTTP_PROVIDERS = ("ollama", "openai", "anthropic", "mistral", "gemini", "cohere")
 Kind = Literal["generate", "generate_stream"]
 KINDS: tuple[Kind, ...] = ("generate", "generate_stream")
+#: obra_llm, the raw ``httpx.Client`` baseline, httpx's bare transport under both, a comparison client.
+Role = Literal["ours", "raw", "floor", "peer"]
 #: LiteLLM's model cost map is fetched from the network at import unless this is set.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -71,7 +74,7 @@ class Contender:
     """One way to make the call: ``call()`` returns the answer text."""
 
     name: str
-    role: Literal["ours", "raw", "peer"]
+    role: Role
     call: Callable[[], str]
     #: Measured on its own against raw httpx, for this many rounds, after the main rounds.
     max_calls: int | None = None
@@ -102,7 +105,7 @@ class Timing:
     """One contender's figures in one group."""
 
     name: str
-    role: Literal["ours", "raw", "peer"]
+    role: Role
     median_us: float
     calls: int
     ratio: float
@@ -130,6 +133,10 @@ class CallGroup:
     @property
     def raw(self) -> Timing:
         return next(timing for timing in self.timings if timing.role == "raw")
+
+    @property
+    def floor(self) -> Timing | None:
+        return next((timing for timing in self.timings if timing.role == "floor"), None)
 
     @property
     def peers(self) -> tuple[Timing, ...]:
@@ -366,37 +373,85 @@ def raw_call(case: ProviderCase, client: httpx.Client, kind: Kind) -> Callable[[
             return whole_text(response.json())
 
         return generate
-    path, body, params, piece_of = case.stream_path, case.stream_body, case.stream_params, case.piece
-    loads = json.loads
-    if case.framing == "ndjson":
+    path, body, params, read = case.stream_path, case.stream_body, case.stream_params, _stream_reader(case)
 
-        def stream_ndjson() -> str:
-            pieces: list[str] = []
-            with client.stream("POST", path, json=body, params=params) as response:
-                response.raise_for_status()
-                for line in response.iter_lines():
-                    if line:
-                        piece = piece_of(loads(line))
-                        if piece:
-                            pieces.append(piece)
-            return "".join(pieces)
-
-        return stream_ndjson
-
-    def stream_sse() -> str:
-        pieces: list[str] = []
+    def stream() -> str:
         with client.stream("POST", path, json=body, params=params) as response:
             response.raise_for_status()
-            for line in response.iter_lines():
-                if line.startswith("data:"):
-                    data = line[5:].strip()
-                    if data != "[DONE]":
-                        piece = piece_of(loads(data))
-                        if piece:
-                            pieces.append(piece)
+            return read(response.iter_lines())
+
+    return stream
+
+
+def transport_call(case: ProviderCase, transport: httpx.BaseTransport, client: httpx.Client, kind: Kind) -> Callable[[], str]:
+    """The floor under both: raw httpx's request, built by hand and sent straight to its transport.
+
+    The URL is parsed once and the client's headers are reused, so what remains is what no
+    httpx-based client can avoid: a ``Request``, the transport's round trip, the parsing.
+    """
+    headers = client.headers
+    extensions = {"timeout": client.timeout.as_dict()}
+    if kind == "generate":
+        url, body, whole_text = client.base_url.join(case.whole_path.lstrip("/")), case.whole_body, case.whole_text
+
+        def generate() -> str:
+            response = transport.handle_request(httpx.Request("POST", url, headers=headers, json=body, extensions=extensions))
+            try:
+                response.read()
+            finally:
+                response.close()
+            _expect_success(response)
+            return whole_text(response.json())
+
+        return generate
+    url = client.base_url.join(case.stream_path.lstrip("/")).copy_merge_params(case.stream_params or {})
+    body, read = case.stream_body, _stream_reader(case)
+
+    def stream() -> str:
+        response = transport.handle_request(httpx.Request("POST", url, headers=headers, json=body, extensions=extensions))
+        try:
+            _expect_success(response)
+            return read(response.iter_lines())
+        finally:
+            response.close()
+
+    return stream
+
+
+def _expect_success(response: httpx.Response) -> None:
+    if response.is_error:
+        msg = f"the stub answered HTTP {response.status_code}"
+        raise AssertionError(msg)
+
+
+def _stream_reader(case: ProviderCase) -> Callable[[Iterator[str]], str]:
+    """Collects the text of a streamed body's lines: every NDJSON line, or every SSE ``data:`` line."""
+    piece_of, loads = case.piece, json.loads
+    if case.framing == "ndjson":
+
+        def read_ndjson(lines: Iterator[str]) -> str:
+            pieces: list[str] = []
+            for line in lines:
+                if line:
+                    piece = piece_of(loads(line))
+                    if piece:
+                        pieces.append(piece)
+            return "".join(pieces)
+
+        return read_ndjson
+
+    def read_sse(lines: Iterator[str]) -> str:
+        pieces: list[str] = []
+        for line in lines:
+            if line.startswith("data:"):
+                data = line[5:].strip()
+                if data != "[DONE]":
+                    piece = piece_of(loads(data))
+                    if piece:
+                        pieces.append(piece)
         return "".join(pieces)
 
-    return stream_sse
+    return read_sse
 
 
 def ours_call(llm: Any, kind: Kind) -> Callable[[], str]:
@@ -545,7 +600,8 @@ def provider_groups(
     case = provider_case(provider, base_url)
     llm = obra_llm.create_llm(case.config)
     raw = httpx.Client(base_url=base_url, headers=dict(case.headers), timeout=httpx.Timeout(120.0, connect=10.0))
-    closers: list[Callable[[], object]] = [raw.close]
+    bare = httpx.HTTPTransport()
+    closers: list[Callable[[], object]] = [raw.close, bare.close]
     close = getattr(llm, "close", None)
     if callable(close):
         closers.append(close)
@@ -555,6 +611,7 @@ def provider_groups(
             contenders = [
                 Contender(f"obra_llm {provider}", "ours", ours_call(llm, kind)),
                 Contender("raw httpx", "raw", raw_call(case, raw, kind)),
+                Contender("httpx transport", "floor", transport_call(case, bare, raw, kind)),
             ]
             missing: list[Unavailable] = []
             for name, package, factory, max_calls in PEERS.get(provider, ()) if peers else ():

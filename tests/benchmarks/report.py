@@ -136,6 +136,9 @@ def summary(results: Results) -> list[str]:
             f"{_verdict(ours.ratio <= target)}; <= {LOOSE_TARGET:.2f}x (issue 4): {_verdict(ours.ratio <= LOOSE_TARGET)}; "
             f"keep-alive: {_verdict(wire_ok)}"
         )
+        floor = group.floor
+        if floor is not None:
+            line += f"; {ours.median_us / floor.median_us:.3f}x the bare httpx transport (obra_llm's own layers, no target)"
         fastest = group.best_peer
         if fastest is not None:
             line += f"; vs best client ({fastest.name}, {fastest.ratio:.3f}x): {_verdict(ours.median_us <= fastest.median_us)}"
@@ -260,6 +263,10 @@ def markdown(results: Results) -> str:
         "connections and requests per route.",
         "- **Baseline**: a pooled `httpx.Client` per provider, same headers and body: `post` + `raise_for_status` + "
         "`json()`, or `stream` + `iter_lines` + `json.loads` of every `data:` line (NDJSON: every line), collecting the text.",
+        "- **Floor**: *httpx transport* is the same request built by hand (URL parsed once, the baseline client's headers) "
+        "and sent straight to a pooled `httpx.HTTPTransport`, parsed the same way: what any httpx-based client must pay. "
+        "obra_llm sends its requests this way too (see `docs/architecture.md`), so it can be faster than the `httpx.Client` "
+        "baseline; its ratio to this floor is what its own layers (options, mapping, retry loop, metrics, framing) cost.",
         "- **Alternation**: per provider and call kind, every contender (obra_llm through `create_llm`, raw httpx, the "
         "official client) makes one call per round in an order shuffled anew each round, each call timed on its own; "
         "the figure is the median call, *ratio* divides it by raw httpx's median, *paired* is the median of the "
