@@ -18,8 +18,6 @@ import pytest
 
 from obra_llm.recording import RECORD_MODES, RecordMode, resolve_record_mode
 
-pytest_plugins = ["tests.support.ollama_fixtures"]
-
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
 

@@ -1,7 +1,8 @@
 """The demo's recordings, and the demo itself run the way a user runs it.
 
-In a recording mode this (re)writes ``cassettes/http/ollama/demo.yaml``; in the default
-mode it replays every demo recording through ``run_demo`` and the real console script.
+The recordings are made by ``tests/providers/test_http_contract.py::test_demo_recording``
+(and the Codex contract tests); here every demo recording is replayed through ``run_demo``
+and the real console script.
 """
 
 from __future__ import annotations
@@ -12,22 +13,10 @@ import sys
 
 import pytest
 
-from obra_llm.demo import DEMO_CONFIGS, RECORDING_FOLDERS, run_demo
-from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
-from obra_llm.providers.ollama import OllamaLLM
+from obra_llm.demo import RECORDING_FOLDERS, run_demo
 from obra_llm.recording.library import recordings_root
 from obra_llm.recording.mode import RecordMode
 from obra_llm.registry import REGISTRY
-from tests.support.http_cases import ApiCase
-
-
-@pytest.mark.cassette("demo")
-def test_ollama_demo_recording(ollama_case: ApiCase) -> None:
-    llm = OllamaLLM()
-    llm.initialize(dict(DEMO_CONFIGS["ollama"]) | ollama_case.config)
-    with llm:
-        answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
-    assert answer.startswith("SCORE:")
 
 
 def test_demo_replays_every_recorded_provider(record_mode: RecordMode) -> None:

@@ -1,7 +1,8 @@
-"""Every committed recording says how it was made and holds no secret."""
+"""Every committed recording says how it was made, holds no secret, and is replayed by a test."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
+ROOT = Path(__file__).resolve().parents[2]
+CASSETTES = ROOT / "cassettes"
+PROVIDER_TESTS = ROOT / "tests" / "providers"
 RECORDINGS = sorted(path for path in CASSETTES.rglob("*") if path.suffix in {".yaml", ".json"})
 
 #: Shapes a leaked credential or identity would have in a recording.
@@ -47,3 +50,25 @@ def test_recording_states_its_provenance(path: Path) -> None:
         assert provenance["source"]
         assert provenance["tool_version"]
     assert provenance["recorded_at"]
+
+
+def _cassette_names(module: Path) -> set[str]:
+    """What a test module replays: its test function names and every ``cassette("name")`` mark."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+            names.add(node.name)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "cassette":
+            names.update(arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str))
+    return names
+
+
+def test_every_http_cassette_is_replayed_by_a_test() -> None:
+    shared = _cassette_names(PROVIDER_TESTS / "test_http_contract.py")
+    orphans = [
+        str(path.relative_to(CASSETTES))
+        for folder in sorted((CASSETTES / "http").iterdir())
+        for path in sorted(folder.glob("*.yaml"))
+        if path.stem not in shared | _cassette_names(PROVIDER_TESTS / f"test_{folder.name}.py")
+    ]
+    assert orphans == [], "recordings no test replays (renamed or removed tests): delete them"

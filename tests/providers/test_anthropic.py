@@ -1,8 +1,8 @@
 """The anthropic provider: cassettes from cassettes/http/anthropic, and its translation unit by unit.
 
-Re-record against the real API: ``ANTHROPIC_API_KEY=... .venv/bin/python -m pytest
-tests/providers/test_anthropic.py --record-mode=all`` (scenarios marked ``wire_only`` are
-always recorded from the local wire server).
+The scenarios every HTTP provider shares are in ``test_http_contract.py``; these are
+Anthropic's own. Re-recording: docs/providers/anthropic.md (tests marked ``wire_only`` always
+record from the local wire server).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +27,6 @@ from obra_llm import (
 )
 from obra_llm.calls import Completion, StreamEnd
 from obra_llm.config.secret import Secret
-from obra_llm.demo import DEMO_CONFIGS
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.anthropic import (
@@ -38,7 +37,6 @@ from obra_llm.providers.anthropic import (
     AnthropicWire,
     _map_request,
 )
-from obra_llm.recording.mode import RecordMode
 from tests.support.anthropic_wire import (
     Answer,
     AnthropicWireServer,
@@ -47,10 +45,11 @@ from tests.support.anthropic_wire import (
     error_reply,
 )
 from tests.support.fakes import FakeClock
-from tests.support.http_cases import ApiCase, ProviderSpec, open_case
+from tests.support.http_cases import ApiCase, Maker, ProviderSpec
+from tests.support.http_specs import ANTHROPIC
 from tests.support.wire_server import Sse, sse_event
 
-MODEL = "claude-sonnet-4-5"
+MODEL = ANTHROPIC.model
 WRONG_KEY = "not-the-right-key-0123456789"
 
 
@@ -59,68 +58,12 @@ def _body(**fields: Any) -> dict[str, Any]:
     return {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]} | fields
 
 
-ANTHROPIC = ProviderSpec(
-    provider="anthropic",
-    server=AnthropicWireServer,
-    server_module="tests/support/anthropic_wire.py",
-    imitates=f"anthropic-version {API_VERSION}",
-    replay_url="https://api.anthropic.com",
-    key_variables=("ANTHROPIC_API_KEY",),
-)
-
-
 @pytest.fixture
-def anthropic_case(request: pytest.FixtureRequest, record_mode: RecordMode) -> Iterator[ApiCase]:
-    with open_case(ANTHROPIC, request, record_mode) as case:
-        yield case
-
-
-class Maker(Protocol):
-    def __call__(self, *, clock: FakeClock | None = None, **config: Any) -> AnthropicLLM: ...
-
-
-@pytest.fixture
-def opened() -> Iterator[list[AnthropicLLM]]:
-    """Providers made by a test, closed after it (their connection pools must not leak)."""
-    made: list[AnthropicLLM] = []
-    yield made
-    for llm in made:
-        llm.close()
-
-
-@pytest.fixture
-def make(anthropic_case: ApiCase, opened: list[AnthropicLLM]) -> Maker:
-    def build(*, clock: FakeClock | None = None, **config: Any) -> AnthropicLLM:
-        ticking = clock or FakeClock()
-        llm = AnthropicLLM(clock=ticking, sleep=ticking.sleep)
-        llm.initialize(anthropic_case.config | {"model": MODEL} | config)
-        opened.append(llm)
-        return llm
-
-    return build
+def spec() -> ProviderSpec:
+    return ANTHROPIC
 
 
 # -- cassettes ---------------------------------------------------------------------------------
-
-
-def test_generate_plain(make: Maker) -> None:
-    llm = make()
-    answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
-    assert answer.startswith("SCORE:")
-    metrics = llm.metrics
-    assert metrics["calls"] == 1 and metrics["errors"] == 0
-    assert metrics["prompt_tokens"] > 0 and metrics["completion_tokens"] > 0
-    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
-
-
-def test_generate_stream(make: Maker) -> None:
-    llm = make()
-    pieces = list(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM))
-    assert len(pieces) > 1, "a streamed answer arrives in several pieces"
-    assert "".join(pieces).startswith("SCORE:")
-    metrics = llm.metrics
-    assert metrics["calls"] == 1 and metrics["errors"] == 0
-    assert metrics["prompt_tokens"] > 0 and metrics["completion_tokens"] > 0
 
 
 @pytest.mark.wire_only
@@ -137,8 +80,8 @@ def test_generate_maps_every_option(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_rate_limited_then_success(anthropic_case: ApiCase, make: Maker) -> None:
-    anthropic_case.script(
+def test_rate_limited_then_success(case: ApiCase, make: Maker) -> None:
+    case.script(
         error_reply(
             429,
             "rate_limit_error",
@@ -159,8 +102,8 @@ def test_rate_limited_then_success(anthropic_case: ApiCase, make: Maker) -> None
 
 
 @pytest.mark.wire_only
-def test_overloaded_529_then_success(anthropic_case: ApiCase, make: Maker) -> None:
-    anthropic_case.script(error_reply(529, "overloaded_error", "Overloaded"))
+def test_overloaded_529_then_success(case: ApiCase, make: Maker) -> None:
+    case.script(error_reply(529, "overloaded_error", "Overloaded"))
     clock = FakeClock()
     llm = make(clock=clock)
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
@@ -182,17 +125,6 @@ def test_authentication_failure(make: Maker) -> None:
     assert llm.metrics["errors"] == 1
 
 
-def test_model_not_found_is_clear_and_not_retried(make: Maker) -> None:
-    clock = FakeClock()
-    llm = make(clock=clock, model="claude-typo")
-    with pytest.raises(ModelNotFoundError) as caught:
-        llm.generate("hello")
-    assert "claude-typo" in str(caught.value)
-    assert caught.value.status_code == 404
-    assert caught.value.retryable is False
-    assert clock.sleeps == []
-
-
 def test_bad_request_is_not_retried(make: Maker) -> None:
     clock = FakeClock()
     llm = make(clock=clock)
@@ -206,9 +138,9 @@ def test_bad_request_is_not_retried(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_error_event_after_text_raises(anthropic_case: ApiCase, make: Maker) -> None:
+def test_error_event_after_text_raises(case: ApiCase, make: Maker) -> None:
     frames = answer_frames(MODEL, Answer(pieces=["SCORE:"]), complete=False)
-    anthropic_case.script(Sse([*frames, error_event("overloaded_error", "Overloaded")]))
+    case.script(Sse([*frames, error_event("overloaded_error", "Overloaded")]))
     clock = FakeClock()
     llm = make(clock=clock)
     stream = llm.generate_stream("Rate this.")
@@ -221,9 +153,9 @@ def test_error_event_after_text_raises(anthropic_case: ApiCase, make: Maker) -> 
 
 
 @pytest.mark.wire_only
-def test_error_event_before_text_is_retried(anthropic_case: ApiCase, make: Maker) -> None:
+def test_error_event_before_text_is_retried(case: ApiCase, make: Maker) -> None:
     frames = answer_frames(MODEL, Answer(pieces=[]), complete=False)
-    anthropic_case.script(Sse([*frames, error_event("overloaded_error", "Overloaded")]))
+    case.script(Sse([*frames, error_event("overloaded_error", "Overloaded")]))
     clock = FakeClock()
     llm = make(clock=clock)
     assert "".join(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)).startswith("SCORE: 8")
@@ -232,8 +164,8 @@ def test_error_event_before_text_is_retried(anthropic_case: ApiCase, make: Maker
 
 
 @pytest.mark.wire_only
-def test_split_utf8_chunks_stream_intact(anthropic_case: ApiCase, make: Maker) -> None:
-    anthropic_case.script(Sse(answer_frames(MODEL, Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"])), chunk_size=5))
+def test_split_utf8_chunks_stream_intact(case: ApiCase, make: Maker) -> None:
+    case.script(Sse(answer_frames(MODEL, Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"])), chunk_size=5))
     llm = make()
     assert "".join(llm.generate_stream("Greet me.")) == "Schöne Grüße ✓ 日本語"
 
@@ -246,24 +178,11 @@ def test_model_info_reads_context_length(make: Maker) -> None:
     assert info["details"]["max_input_tokens"] == info["context_length"]
 
 
-def test_is_available_with_a_valid_key(make: Maker) -> None:
-    assert make().is_available() is True
-
-
 def test_is_available_names_a_refused_key(make: Maker) -> None:
     problem = make(api_key=WRONG_KEY).availability_problem()
     assert problem is not None
     assert "/v1/models" in problem and "401" in problem and "ANTHROPIC_API_KEY" in problem
     assert WRONG_KEY not in problem
-
-
-@pytest.mark.cassette("demo")
-def test_demo_recording(anthropic_case: ApiCase) -> None:
-    llm = AnthropicLLM()
-    llm.initialize(dict(DEMO_CONFIGS["anthropic"]) | anthropic_case.config)
-    with llm:
-        answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
-    assert answer.startswith("SCORE: 8")
 
 
 # -- request mapping -----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The cohere provider, replayed from cassettes/http/cohere (re-record: docs/providers/cohere.md).
 
-Cassette tests go through ``cohere_case``: the cassette in replay, the local wire server
+The scenarios every HTTP provider shares are in ``test_http_contract.py``; these are Cohere's own.
+Cassette tests go through ``case``: the cassette in replay, the local wire server
 (``tests/support/cohere_wire.py``) when recording without a key, the real API when
 ``COHERE_API_KEY`` or ``CO_API_KEY`` is set. The unit tests below them need no cassette.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -27,96 +28,34 @@ from obra_llm import (
 )
 from obra_llm.calls import Completion, StreamEnd
 from obra_llm.config.secret import Secret
-from obra_llm.demo import DEMO_CONFIGS
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.cohere import CohereLLM, CohereSettings, CohereWire, _map_request
-from obra_llm.recording.mode import RecordMode
 from obra_llm.tokens import estimate_tokens
 from tests.support.cohere_wire import (
-    IMITATES,
     Answer,
-    CohereWireServer,
     chat_reply,
     error_reply,
     quality_answer,
     stream_reply,
 )
 from tests.support.fakes import FakeClock
-from tests.support.http_cases import ApiCase, ProviderSpec, open_case
+from tests.support.http_cases import ApiCase, Maker, ProviderSpec
+from tests.support.http_specs import COHERE
 
-MODEL = "command-a-03-2025"
+MODEL = COHERE.model
 SCORED = re.compile(r"^SCORE: \d+")
 TRIAL_LIMIT = (
     "You are using a Trial key, which is limited to 10 API calls / minute. You can continue to use the Trial key for free "
     "or upgrade to a Production key with higher rate limits at 'https://dashboard.cohere.com/api-keys'."
 )
 
-COHERE = ProviderSpec(
-    provider="cohere",
-    server=CohereWireServer,
-    server_module="tests/support/cohere_wire.py",
-    imitates=IMITATES,
-    replay_url="https://api.cohere.com",
-    key_variables=("COHERE_API_KEY", "CO_API_KEY"),
-)
-
-
 @pytest.fixture
-def cohere_case(request: pytest.FixtureRequest, record_mode: RecordMode) -> Iterator[ApiCase]:
-    with open_case(COHERE, request, record_mode) as case:
-        yield case
-
-
-@pytest.fixture
-def opened() -> Iterator[list[CohereLLM]]:
-    """Providers made by a test, closed after it (their connection pools must not leak)."""
-    made: list[CohereLLM] = []
-    yield made
-    for llm in made:
-        llm.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-class Maker(Protocol):
-    def __call__(self, **config: Any) -> CohereLLM: ...
-
-
-@pytest.fixture
-def make(cohere_case: ApiCase, opened: list[CohereLLM], clock: FakeClock) -> Maker:
-    def build(**config: Any) -> CohereLLM:
-        llm = CohereLLM(clock=clock, sleep=clock.sleep)
-        llm.initialize(cohere_case.config | {"model": MODEL} | config)
-        opened.append(llm)
-        return llm
-
-    return build
+def spec() -> ProviderSpec:
+    return COHERE
 
 
 # -- cassette tests -------------------------------------------------------------------------------
-
-
-def test_generate_plain(make: Maker) -> None:
-    llm = make()
-    answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
-    assert SCORED.match(answer)
-    metrics = llm.metrics
-    assert metrics["calls"] == 1 and metrics["errors"] == 0
-    assert metrics["prompt_tokens"] > 0 and metrics["completion_tokens"] > 0
-    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
-
-
-def test_generate_stream(make: Maker) -> None:
-    llm = make()
-    pieces = list(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM))
-    assert len(pieces) > 1, "a streamed answer arrives in several pieces"
-    assert SCORED.match("".join(pieces))
-    assert llm.metrics["calls"] == 1
-    assert llm.metrics["prompt_tokens"] > 0 and llm.metrics["completion_tokens"] > 0
 
 
 def test_generate_maps_every_option(make: Maker) -> None:
@@ -126,8 +65,8 @@ def test_generate_maps_every_option(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_rate_limited_then_success_honours_retry_after(cohere_case: ApiCase, make: Maker, clock: FakeClock) -> None:
-    cohere_case.script(error_reply(429, TRIAL_LIMIT, {"Retry-After": "3"}))
+def test_rate_limited_then_success_honours_retry_after(case: ApiCase, make: Maker, clock: FakeClock) -> None:
+    case.script(error_reply(429, TRIAL_LIMIT, {"Retry-After": "3"}))
     llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert clock.sleeps == [3.0]
@@ -135,8 +74,8 @@ def test_rate_limited_then_success_honours_retry_after(cohere_case: ApiCase, mak
 
 
 @pytest.mark.wire_only
-def test_rate_limited_without_hint_backs_off(cohere_case: ApiCase, make: Maker, clock: FakeClock) -> None:
-    cohere_case.script(error_reply(429, TRIAL_LIMIT))
+def test_rate_limited_without_hint_backs_off(case: ApiCase, make: Maker, clock: FakeClock) -> None:
+    case.script(error_reply(429, TRIAL_LIMIT))
     llm = make()
     assert "".join(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)).startswith("SCORE: 8")
     assert len(clock.sleeps) == 1 and 0.375 <= clock.sleeps[0] <= 0.5, "first backoff: 0.5 s less up to 25 % jitter"
@@ -144,8 +83,8 @@ def test_rate_limited_without_hint_backs_off(cohere_case: ApiCase, make: Maker, 
 
 
 @pytest.mark.wire_only
-def test_rate_limit_is_raised_when_retries_run_out(cohere_case: ApiCase, make: Maker) -> None:
-    cohere_case.script(error_reply(429, TRIAL_LIMIT))
+def test_rate_limit_is_raised_when_retries_run_out(case: ApiCase, make: Maker) -> None:
+    case.script(error_reply(429, TRIAL_LIMIT))
     with pytest.raises(RateLimitError) as caught:
         make(retry_attempts=1).generate("hello")
     assert caught.value.status_code == 429 and caught.value.retryable is True
@@ -164,8 +103,8 @@ def test_authentication_failure_is_not_retried(make: Maker, clock: FakeClock) ->
 
 
 @pytest.mark.wire_only
-def test_invalid_token_498_is_an_authentication_error(cohere_case: ApiCase, make: Maker, clock: FakeClock) -> None:
-    cohere_case.script(error_reply(498, "invalid token"))
+def test_invalid_token_498_is_an_authentication_error(case: ApiCase, make: Maker, clock: FakeClock) -> None:
+    case.script(error_reply(498, "invalid token"))
     llm = make()
     with pytest.raises(AuthenticationError) as caught:
         list(llm.generate_stream("hello"))
@@ -176,9 +115,9 @@ def test_invalid_token_498_is_an_authentication_error(cohere_case: ApiCase, make
 
 
 @pytest.mark.wire_only
-def test_error_after_200_mid_stream(cohere_case: ApiCase, make: Maker) -> None:
+def test_error_after_200_mid_stream(case: ApiCase, make: Maker) -> None:
     failure = "internal server error, this has been reported to our developers"
-    cohere_case.script(stream_reply(Answer(pieces=["SCORE:"]), error=failure))
+    case.script(stream_reply(Answer(pieces=["SCORE:"]), error=failure))
     llm = make()
     stream = llm.generate_stream("Rate this.")
     assert next(stream) == "SCORE:"
@@ -190,21 +129,21 @@ def test_error_after_200_mid_stream(cohere_case: ApiCase, make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_stream_cut_before_message_end(cohere_case: ApiCase, make: Maker) -> None:
-    cohere_case.script(stream_reply(Answer(pieces=["SCORE: 8", " and then"]), end=False))
+def test_stream_cut_before_message_end(case: ApiCase, make: Maker) -> None:
+    case.script(stream_reply(Answer(pieces=["SCORE: 8", " and then"]), end=False))
     with pytest.raises(LLMResponseException, match="ended before its message-end"):
         list(make(retry_attempts=1).generate_stream("Rate this."))
 
 
 @pytest.mark.wire_only
-def test_split_utf8_chunks_stream_intact(cohere_case: ApiCase, make: Maker) -> None:
-    cohere_case.script(stream_reply(Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"]), chunk_size=3))
+def test_split_utf8_chunks_stream_intact(case: ApiCase, make: Maker) -> None:
+    case.script(stream_reply(Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"]), chunk_size=3))
     assert "".join(make().generate_stream("Greet me.")) == "Schöne Grüße ✓ 日本語"
 
 
 @pytest.mark.wire_only
-def test_finish_reason_error_is_a_response_error(cohere_case: ApiCase, make: Maker, clock: FakeClock) -> None:
-    cohere_case.script(chat_reply(Answer(pieces=[], finish_reason="ERROR")))
+def test_finish_reason_error_is_a_response_error(case: ApiCase, make: Maker, clock: FakeClock) -> None:
+    case.script(chat_reply(Answer(pieces=[], finish_reason="ERROR")))
     with pytest.raises(LLMResponseException, match="finish_reason ERROR") as caught:
         make().generate("hello")
     assert caught.value.retryable is False
@@ -212,20 +151,11 @@ def test_finish_reason_error_is_a_response_error(cohere_case: ApiCase, make: Mak
 
 
 @pytest.mark.wire_only
-def test_finish_reason_timeout_is_retried(cohere_case: ApiCase, make: Maker, clock: FakeClock) -> None:
-    cohere_case.script(chat_reply(Answer(pieces=[], finish_reason="TIMEOUT")))
+def test_finish_reason_timeout_is_retried(case: ApiCase, make: Maker, clock: FakeClock) -> None:
+    case.script(chat_reply(Answer(pieces=[], finish_reason="TIMEOUT")))
     llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert len(clock.sleeps) == 1 and llm.metrics["retries"] == 1
-
-
-def test_model_not_found_is_clear_and_not_retried(make: Maker, clock: FakeClock) -> None:
-    llm = make(model="no-such-model")
-    with pytest.raises(ModelNotFoundError) as caught:
-        llm.generate("hello")
-    assert "'no-such-model'" in str(caught.value)
-    assert caught.value.status_code == 404 and caught.value.retryable is False
-    assert clock.sleeps == []
 
 
 def test_model_info_reads_context_length(make: Maker) -> None:
@@ -237,23 +167,11 @@ def test_model_info_reads_context_length(make: Maker) -> None:
     assert "chat" in info["details"]["endpoints"]
 
 
-def test_is_available_with_a_valid_key(make: Maker) -> None:
-    assert make().is_available() is True
-
-
 def test_is_available_names_a_refused_key(make: Maker) -> None:
     llm = make(api_key="wrong-key-not-a-secret")
     problem = llm.availability_problem()
     assert problem is not None and "401" in problem and "COHERE_API_KEY" in problem
     assert llm.is_available() is False
-
-
-@pytest.mark.cassette("demo")
-def test_demo_recording(cohere_case: ApiCase, opened: list[CohereLLM]) -> None:
-    llm = CohereLLM()
-    opened.append(llm)
-    llm.initialize(dict(DEMO_CONFIGS["cohere"]) | cohere_case.config)
-    assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
 
 
 # -- unit tests: configuration and options ---------------------------------------------------------

@@ -1,8 +1,8 @@
 """The gemini provider, replayed from cassettes/http/gemini, plus its pure translation.
 
-Re-record against the real API: ``GEMINI_API_KEY=... .venv/bin/python -m pytest
-tests/providers/test_gemini.py --record-mode=all`` (tests marked ``wire_only`` always
-record from ``tests/support/gemini_wire.py``).
+The scenarios every HTTP provider shares are in ``test_http_contract.py``; these are
+Gemini's own. Re-recording: docs/providers/gemini.md (tests marked ``wire_only`` always
+record from the local wire server).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
@@ -20,16 +20,13 @@ from syrupy.assertion import SnapshotAssertion
 from obra_llm import AuthenticationError, ConfigError, LLMResponseException, ModelNotFoundError, RateLimitError
 from obra_llm.calls import Completion, StreamEnd
 from obra_llm.config.secret import Secret
-from obra_llm.demo import DEMO_CONFIGS
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.errors import LLMException
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.gemini import GeminiLLM, GeminiSettings, GeminiWire
-from obra_llm.recording.mode import RecordMode
 from tests.support.fakes import FakeClock
 from tests.support.gemini_wire import (
     VALID_KEY,
-    VERSION,
     Answer,
     ApiError,
     Blocked,
@@ -40,77 +37,19 @@ from tests.support.gemini_wire import (
     service_disabled,
     unavailable,
 )
-from tests.support.http_cases import ApiCase, ProviderSpec, open_case
+from tests.support.http_cases import ApiCase, Maker, ProviderSpec
 from tests.support.http_replay import HTTP_CASSETTES
+from tests.support.http_specs import GEMINI
 
-MODEL = "gemini-2.5-flash"
-BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
-
-GEMINI = ProviderSpec(
-    provider="gemini",
-    server=GeminiWireServer,
-    server_module="tests/support/gemini_wire.py",
-    imitates=VERSION,
-    replay_url=BASE_URL,
-    key_variables=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-)
-
+MODEL = GEMINI.model
+BASE_URL = GEMINI.replay_url
 
 @pytest.fixture
-def gemini_case(request: pytest.FixtureRequest, record_mode: RecordMode) -> Iterator[ApiCase]:
-    with open_case(GEMINI, request, record_mode) as case:
-        yield case
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def opened() -> Iterator[list[GeminiLLM]]:
-    """Providers made by a test, closed after it (their connection pools must not leak)."""
-    made: list[GeminiLLM] = []
-    yield made
-    for llm in made:
-        llm.close()
-
-
-class Maker(Protocol):
-    def __call__(self, **config: Any) -> GeminiLLM: ...
-
-
-@pytest.fixture
-def make(gemini_case: ApiCase, clock: FakeClock, opened: list[GeminiLLM]) -> Maker:
-    def build(**config: Any) -> GeminiLLM:
-        llm = GeminiLLM(clock=clock, sleep=clock.sleep, environ={})
-        llm.initialize(gemini_case.config | {"model": MODEL} | config)
-        opened.append(llm)
-        return llm
-
-    return build
+def spec() -> ProviderSpec:
+    return GEMINI
 
 
 # -- replayed: cassettes/http/gemini -----------------------------------------------------------
-
-
-def test_generate_plain(make: Maker) -> None:
-    llm = make()
-    answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
-    assert answer.startswith("SCORE:")
-    metrics = llm.metrics
-    assert (metrics["calls"], metrics["errors"]) == (1, 0)
-    assert metrics["prompt_tokens"] > 0 and metrics["completion_tokens"] > 0
-    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
-
-
-def test_generate_stream(make: Maker) -> None:
-    llm = make()
-    pieces = list(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM))
-    assert len(pieces) > 1, "a streamed answer arrives in several pieces"
-    assert "".join(pieces).startswith("SCORE:")
-    assert llm.metrics["calls"] == 1
-    assert llm.metrics["total_tokens"] == llm.metrics["prompt_tokens"] + llm.metrics["completion_tokens"] > 0
 
 
 @pytest.mark.wire_only
@@ -127,8 +66,8 @@ def test_generate_maps_every_option(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_rate_limited_then_success_waits_the_retry_delay(gemini_case: ApiCase, make: Maker, clock: FakeClock) -> None:
-    gemini_case.script(rate_limited("34s"))
+def test_rate_limited_then_success_waits_the_retry_delay(case: ApiCase, make: Maker, clock: FakeClock) -> None:
+    case.script(rate_limited("34s"))
     llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert clock.sleeps == [34.0]
@@ -136,8 +75,8 @@ def test_rate_limited_then_success_waits_the_retry_delay(gemini_case: ApiCase, m
 
 
 @pytest.mark.wire_only
-def test_per_day_quota_is_not_retried(gemini_case: ApiCase, make: Maker, clock: FakeClock) -> None:
-    gemini_case.script(per_day_quota())
+def test_per_day_quota_is_not_retried(case: ApiCase, make: Maker, clock: FakeClock) -> None:
+    case.script(per_day_quota())
     llm = make()
     with pytest.raises(RateLimitError) as caught:
         llm.generate("hello")
@@ -148,8 +87,8 @@ def test_per_day_quota_is_not_retried(gemini_case: ApiCase, make: Maker, clock: 
 
 
 @pytest.mark.wire_only
-def test_overloaded_model_is_retried(gemini_case: ApiCase, make: Maker, clock: FakeClock) -> None:
-    gemini_case.script(unavailable())
+def test_overloaded_model_is_retried(case: ApiCase, make: Maker, clock: FakeClock) -> None:
+    case.script(unavailable())
     llm = make()
     assert "".join(llm.generate_stream("Rate this.")).startswith("SCORE: 8")
     assert len(clock.sleeps) == 1 and 0.375 <= clock.sleeps[0] <= 0.5
@@ -176,8 +115,8 @@ def test_bad_key_makes_the_provider_unavailable(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_disabled_service_is_an_authentication_error(gemini_case: ApiCase, make: Maker) -> None:
-    gemini_case.script(service_disabled())
+def test_disabled_service_is_an_authentication_error(case: ApiCase, make: Maker) -> None:
+    case.script(service_disabled())
     llm = make()
     with pytest.raises(AuthenticationError) as caught:
         llm.generate("hello")
@@ -191,19 +130,9 @@ def test_disabled_service_cassette_has_the_project_scrubbed() -> None:
     assert "123456789012" not in text
 
 
-def test_model_not_found_is_clear_and_not_retried(make: Maker, clock: FakeClock) -> None:
-    llm = make(model="gemini-0.9-nonexistent")
-    with pytest.raises(ModelNotFoundError) as caught:
-        llm.generate("hello")
-    assert caught.value.status_code == 404
-    assert caught.value.retryable is False
-    assert "'gemini-0.9-nonexistent'" in str(caught.value)
-    assert clock.sleeps == []
-
-
 @pytest.mark.wire_only
-def test_blocked_prompt_says_why(gemini_case: ApiCase, make: Maker) -> None:
-    gemini_case.script(Blocked("PROHIBITED_CONTENT"), Blocked("SAFETY"))
+def test_blocked_prompt_says_why(case: ApiCase, make: Maker) -> None:
+    case.script(Blocked("PROHIBITED_CONTENT"), Blocked("SAFETY"))
     llm = make()
     with pytest.raises(LLMResponseException, match="blocked the prompt: blockReason PROHIBITED_CONTENT") as caught:
         llm.generate("something forbidden")
@@ -213,9 +142,9 @@ def test_blocked_prompt_says_why(gemini_case: ApiCase, make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_thinking_that_spends_the_cap_is_a_clear_error(gemini_case: ApiCase, make: Maker) -> None:
+def test_thinking_that_spends_the_cap_is_a_clear_error(case: ApiCase, make: Maker) -> None:
     spent = Answer(pieces=[], completion_tokens=0, thoughts_tokens=60, finish_reason="MAX_TOKENS")
-    gemini_case.script(spent, spent)
+    case.script(spent, spent)
     llm = make()
     with pytest.raises(LLMResponseException, match=r"maxOutputTokens .*\(60 tokens went to thinking\)"):
         llm.generate("Rate this.", max_tokens=60)
@@ -224,8 +153,8 @@ def test_thinking_that_spends_the_cap_is_a_clear_error(gemini_case: ApiCase, mak
 
 
 @pytest.mark.wire_only
-def test_error_chunk_mid_stream_raises(gemini_case: ApiCase, make: Maker) -> None:
-    gemini_case.script(MidStreamError(["SCORE:"], ApiError(500, "INTERNAL", "An internal error has occurred.")))
+def test_error_chunk_mid_stream_raises(case: ApiCase, make: Maker) -> None:
+    case.script(MidStreamError(["SCORE:"], ApiError(500, "INTERNAL", "An internal error has occurred.")))
     llm = make()
     stream = llm.generate_stream("Rate this.")
     assert next(stream) == "SCORE:"
@@ -237,8 +166,8 @@ def test_error_chunk_mid_stream_raises(gemini_case: ApiCase, make: Maker) -> Non
 
 
 @pytest.mark.wire_only
-def test_quota_chunk_mid_stream_is_a_rate_limit(gemini_case: ApiCase, make: Maker) -> None:
-    gemini_case.script(MidStreamError(["SCORE:"], rate_limited("2s"), pretty=False))
+def test_quota_chunk_mid_stream_is_a_rate_limit(case: ApiCase, make: Maker) -> None:
+    case.script(MidStreamError(["SCORE:"], rate_limited("2s"), pretty=False))
     llm = make()
     stream = llm.generate_stream("Rate this.")
     assert next(stream) == "SCORE:"
@@ -253,18 +182,6 @@ def test_model_info_reads_input_token_limit(make: Maker) -> None:
     assert info["model_name"] == MODEL
     assert info["context_length"] == 1_048_576
     assert info["details"]["output_token_limit"] == 65_536
-
-
-def test_is_available(make: Maker) -> None:
-    assert make().is_available() is True
-
-
-@pytest.mark.cassette("demo")
-def test_demo_recording(gemini_case: ApiCase) -> None:
-    with GeminiLLM(environ={}) as llm:
-        llm.initialize(dict(DEMO_CONFIGS["gemini"]) | gemini_case.config)
-        answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
-    assert answer.startswith("SCORE: 8")
 
 
 # -- live against the wire server (what is sent) ------------------------------------------------

@@ -1,14 +1,15 @@
 """The mistral provider: cassettes replayed from cassettes/http/mistral, and its translation unit-tested.
 
-Re-record against the real API (tests marked ``wire_only`` always record from the local server):
-``MISTRAL_API_KEY=... .venv/bin/python -m pytest tests/providers/test_mistral.py --record-mode=all``.
+The scenarios every HTTP provider shares are in ``test_http_contract.py``; these are
+Mistral's own. Re-recording: docs/providers/mistral.md (tests marked ``wire_only`` always
+record from the local wire server).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -17,91 +18,32 @@ from syrupy.assertion import SnapshotAssertion
 from obra_llm import AuthenticationError, ConfigError, LLMResponseException, ModelNotFoundError, RateLimitError
 from obra_llm.calls import Completion, StreamEnd
 from obra_llm.config.secret import Secret
-from obra_llm.demo import DEMO_CONFIGS
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.chat_completions import error_fields
 from obra_llm.providers.mistral import MistralLLM, MistralSettings, MistralWire, _map_request
-from obra_llm.recording.mode import RecordMode
 from tests.support.fakes import FakeClock
-from tests.support.http_cases import ApiCase, ProviderSpec, open_case
+from tests.support.http_cases import ApiCase, Maker, MockedMaker, ProviderSpec, mocked_providers
+from tests.support.http_specs import MISTRAL
 from tests.support.mistral_wire import (
-    API_VERSION,
     CHAT_FIELDS,
-    MistralWireServer,
     error_reply,
     mid_stream_error,
     rate_limited,
     validation_error,
 )
 
-MODEL = "mistral-small-latest"
+MODEL = MISTRAL.model
 KEY = "mistral-unit-test-key-0123456789abcdef"
 #: Names an OpenAI payload builder would send, which Mistral refuses with a 422.
 OPENAI_ONLY_FIELDS = frozenset({"stream_options", "max_completion_tokens", "frequency_penalty", "seed", "name"})
 
-MISTRAL = ProviderSpec(
-    provider="mistral",
-    server=MistralWireServer,
-    server_module="tests/support/mistral_wire.py",
-    imitates=API_VERSION,
-    replay_url="https://api.mistral.ai",
-    key_variables=("MISTRAL_API_KEY",),
-)
-
-
 @pytest.fixture
-def mistral_case(request: pytest.FixtureRequest, record_mode: RecordMode) -> Iterator[ApiCase]:
-    with open_case(MISTRAL, request, record_mode) as case:
-        yield case
-
-
-@pytest.fixture
-def opened() -> Iterator[list[MistralLLM]]:
-    """Providers made by a test, closed after it (their connection pools must not leak)."""
-    made: list[MistralLLM] = []
-    yield made
-    for llm in made:
-        llm.close()
-
-
-class Maker(Protocol):
-    def __call__(self, *, clock: FakeClock | None = None, **config: Any) -> MistralLLM: ...
-
-
-@pytest.fixture
-def make(mistral_case: ApiCase, opened: list[MistralLLM]) -> Maker:
-    def build(*, clock: FakeClock | None = None, **config: Any) -> MistralLLM:
-        ticks = clock or FakeClock()
-        llm = MistralLLM(clock=ticks, sleep=ticks.sleep)
-        llm.initialize(mistral_case.config | {"model": MODEL} | config)
-        opened.append(llm)
-        return llm
-
-    return build
+def spec() -> ProviderSpec:
+    return MISTRAL
 
 
 # -- cassettes -------------------------------------------------------------------------------------
-
-
-def test_generate_plain(make: Maker) -> None:
-    llm = make()
-    answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
-    assert answer.startswith("SCORE: 8")
-    metrics = llm.metrics
-    assert metrics["calls"] == 1 and metrics["errors"] == 0
-    assert metrics["prompt_tokens"] > 0 and metrics["completion_tokens"] > 0
-    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
-
-
-def test_generate_stream(make: Maker) -> None:
-    llm = make()
-    pieces = list(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM))
-    assert len(pieces) > 1, "a streamed answer arrives in several pieces"
-    assert "".join(pieces).startswith("SCORE: 8")
-    metrics = llm.metrics
-    assert metrics["calls"] == 1
-    assert metrics["prompt_tokens"] > 0 and metrics["completion_tokens"] > 0, "usage comes with the last chunk"
 
 
 def test_generate_maps_every_option(make: Maker) -> None:
@@ -111,8 +53,8 @@ def test_generate_maps_every_option(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_rate_limited_then_success_waits_retry_after(mistral_case: ApiCase, make: Maker) -> None:
-    mistral_case.script(rate_limited(retry_after="3"))
+def test_rate_limited_then_success_waits_retry_after(case: ApiCase, make: Maker) -> None:
+    case.script(rate_limited(retry_after="3"))
     clock = FakeClock()
     llm = make(clock=clock)
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
@@ -121,8 +63,8 @@ def test_rate_limited_then_success_waits_retry_after(mistral_case: ApiCase, make
 
 
 @pytest.mark.wire_only
-def test_gateway_timeout_is_retried(mistral_case: ApiCase, make: Maker) -> None:
-    mistral_case.script(error_reply(504, {"object": "error", "message": "Upstream timed out", "type": "server_error",
+def test_gateway_timeout_is_retried(case: ApiCase, make: Maker) -> None:
+    case.script(error_reply(504, {"object": "error", "message": "Upstream timed out", "type": "server_error",
                                           "param": None, "code": None}))
     clock = FakeClock()
     llm = make(clock=clock)
@@ -141,8 +83,8 @@ def test_authentication_failure(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_error_after_http_200_mid_stream(mistral_case: ApiCase, make: Maker) -> None:
-    mistral_case.script(mid_stream_error(["SCORE:"]))
+def test_error_after_http_200_mid_stream(case: ApiCase, make: Maker) -> None:
+    case.script(mid_stream_error(["SCORE:"]))
     llm = make()
     stream = llm.generate_stream("Rate this.")
     assert next(stream) == "SCORE:"
@@ -152,10 +94,10 @@ def test_error_after_http_200_mid_stream(mistral_case: ApiCase, make: Maker) -> 
 
 
 @pytest.mark.wire_only
-def test_validation_error_with_an_object_message_is_readable(mistral_case: ApiCase, make: Maker) -> None:
+def test_validation_error_with_an_object_message_is_readable(case: ApiCase, make: Maker) -> None:
     problem = {"type": "extra_forbidden", "loc": ["body", "stream_options", "include_usage"],
                "msg": "Extra inputs are not permitted", "input": True}
-    mistral_case.script(validation_error([problem]))
+    case.script(validation_error([problem]))
     clock = FakeClock()
     llm = make(clock=clock)
     with pytest.raises(LLMResponseException) as caught:
@@ -163,20 +105,6 @@ def test_validation_error_with_an_object_message_is_readable(mistral_case: ApiCa
     assert caught.value.status_code == 422 and caught.value.retryable is False
     assert "Extra inputs are not permitted @ body.stream_options.include_usage (extra_forbidden)" in str(caught.value)
     assert clock.sleeps == []
-
-
-def test_model_not_found(make: Maker) -> None:
-    clock = FakeClock()
-    llm = make(clock=clock, model="mistral-no-such-model")
-    with pytest.raises(ModelNotFoundError) as caught:
-        llm.generate("hello")
-    assert "mistral-no-such-model" in str(caught.value)
-    assert caught.value.retryable is False and caught.value.status_code == 400
-    assert clock.sleeps == []
-
-
-def test_is_available_finds_the_model_by_alias(make: Maker) -> None:
-    assert make().is_available() is True
 
 
 def test_model_info_reads_max_context_length(make: Maker) -> None:
@@ -193,36 +121,13 @@ def test_model_info_falls_back_to_the_table(make: Maker) -> None:
     assert info["details"] == {}
 
 
-@pytest.mark.cassette("demo")
-def test_demo_recording(mistral_case: ApiCase, opened: list[MistralLLM]) -> None:
-    llm = MistralLLM()
-    opened.append(llm)
-    llm.initialize(dict(DEMO_CONFIGS["mistral"]) | mistral_case.config)
-    assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
-
-
 # -- unit: no cassette -----------------------------------------------------------------------------
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def _refuse(request: httpx.Request) -> httpx.Response:
-    msg = f"no request was expected, got {request.method} {request.url}"
-    raise AssertionError(msg)
-
-
 @pytest.fixture
-def mocked(opened: list[MistralLLM]) -> Callable[..., MistralLLM]:
-    """A provider whose HTTP goes to a handler (no socket), with a fake clock."""
-
-    def build(handler: Handler = _refuse, *, environ: dict[str, str] | None = None, **config: Any) -> MistralLLM:
-        clock = FakeClock()
-        llm = MistralLLM(transport=httpx.MockTransport(handler), clock=clock, sleep=clock.sleep, environ=environ or {})
-        llm.initialize({"type": "mistral", "api_key": KEY} | config)
-        opened.append(llm)
-        return llm
-
-    return build
+def mocked() -> Iterator[MockedMaker]:
+    """Providers whose HTTP goes to a handler (no socket), with a fake clock."""
+    with mocked_providers(MISTRAL, api_key=KEY) as build:
+        yield build
 
 
 @pytest.mark.parametrize(
@@ -230,7 +135,7 @@ def mocked(opened: list[MistralLLM]) -> Callable[..., MistralLLM]:
     [({"temperature": 1.6}, "from 0 to 1.5"), ({"stop": [""]}, "non-empty strings"), ({"top_p": 0.9}, "unknown option")],
 )
 def test_options_it_cannot_honour_are_rejected(
-    mocked: Callable[..., MistralLLM], options: dict[str, Any], problem: str
+    mocked: MockedMaker, options: dict[str, Any], problem: str
 ) -> None:
     with pytest.raises(ConfigError, match=problem):
         mocked().generate("hello", **options)
@@ -246,7 +151,7 @@ def test_missing_key_names_the_variable() -> None:
         MistralLLM(environ={}).initialize({"type": "mistral"})
 
 
-def test_key_from_the_environment(mocked: Callable[..., MistralLLM]) -> None:
+def test_key_from_the_environment(mocked: MockedMaker) -> None:
     seen: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -382,7 +287,7 @@ def test_error_body_variants(body: Any, text: str, code: str | None) -> None:
     ],
 )
 def test_errors_are_classified(
-    mocked: Callable[..., MistralLLM],
+    mocked: MockedMaker,
     status: int,
     body: Any,
     headers: dict[str, str],
@@ -406,11 +311,11 @@ def test_model_card_without_max_context_length_means_32768() -> None:
     assert facts.details == {"id": "ft:open-mistral-7b:abc", "type": "fine-tuned"}
 
 
-def test_estimate_tokens_is_an_approximation(mocked: Callable[..., MistralLLM]) -> None:
+def test_estimate_tokens_is_an_approximation(mocked: MockedMaker) -> None:
     assert 5 <= mocked().estimate_tokens("def parse_port(text): return int(text)") <= 15
 
 
-def test_the_key_never_shows(mocked: Callable[..., MistralLLM]) -> None:
+def test_the_key_never_shows(mocked: MockedMaker) -> None:
     llm = mocked(lambda request: httpx.Response(401, json={"detail": f"Unauthorized key {KEY}"}))
     with pytest.raises(AuthenticationError) as caught:
         llm.generate("hello")

@@ -1,67 +1,31 @@
-"""The ollama provider, replayed from cassettes/http/ollama (re-record: docs/recording.md)."""
+"""The ollama provider, replayed from cassettes/http/ollama (re-record: docs/recording.md).
+
+The scenarios every HTTP provider shares are in ``test_http_contract.py``; these are Ollama's own.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any, Protocol
 
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
 import obra_llm
-from obra_llm import LLMResponseException, ModelNotFoundError
+from obra_llm import LLMResponseException
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.ollama import OllamaLLM, OllamaSettings, _map_request
-from tests.support.http_cases import ApiCase
+from tests.support.fakes import FakeClock
+from tests.support.http_cases import ApiCase, Maker, ProviderSpec
+from tests.support.http_specs import OLLAMA
 from tests.support.ollama_wire import Answer, Cut, MidStreamError, Status
 
-MODEL = "qwen2.5-coder:32b"
+MODEL = OLLAMA.model
 
 
 @pytest.fixture
-def opened() -> Iterator[list[OllamaLLM]]:
-    """Providers made by a test, closed after it (their connection pools must not leak)."""
-    made: list[OllamaLLM] = []
-    yield made
-    for llm in made:
-        llm.close()
-
-
-@pytest.fixture
-def make(ollama_case: ApiCase, opened: list[OllamaLLM]) -> Maker:
-    def build(*, sleeps: list[float] | None = None, **config: Any) -> OllamaLLM:
-        llm = OllamaLLM(sleep=(sleeps if sleeps is not None else []).append)
-        llm.initialize(ollama_case.config | {"model": MODEL} | config)
-        opened.append(llm)
-        return llm
-
-    return build
-
-
-class Maker(Protocol):
-    def __call__(self, *, sleeps: list[float] | None = None, **config: Any) -> OllamaLLM: ...
-
-
-def test_generate_plain(make: Maker) -> None:
-    llm = make()
-    answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
-    assert answer.startswith("SCORE: 8")
-    metrics = llm.metrics
-    assert metrics["calls"] == 1
-    assert metrics["errors"] == 0
-    assert metrics["prompt_tokens"] > 0 and metrics["completion_tokens"] > 0
-    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
-
-
-def test_generate_stream(make: Maker) -> None:
-    llm = make()
-    pieces = list(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM))
-    assert len(pieces) > 1, "a streamed answer arrives in several pieces"
-    assert "".join(pieces).startswith("SCORE: 8")
-    assert llm.metrics["calls"] == 1
-    assert llm.metrics["total_tokens"] > 0
+def spec() -> ProviderSpec:
+    return OLLAMA
 
 
 def test_generate_maps_every_option(make: Maker) -> None:
@@ -70,34 +34,20 @@ def test_generate_maps_every_option(make: Maker) -> None:
     assert answer
 
 
-def test_model_not_found_is_clear_and_not_retried(make: Maker) -> None:
-    sleeps: list[float] = []
-    llm = make(sleeps=sleeps, model="no-such-model:1b")
-    with pytest.raises(ModelNotFoundError) as caught:
-        llm.generate("hello")
-    assert "no-such-model:1b" in str(caught.value)
-    assert "ollama pull no-such-model:1b" in str(caught.value)
-    assert caught.value.status_code == 404
-    assert caught.value.retryable is False
-    assert sleeps == []
-    assert llm.metrics["errors"] == 1
-
-
 @pytest.mark.wire_only
-def test_busy_server_is_retried(ollama_case: ApiCase, make: Maker) -> None:
-    ollama_case.script(Status(503, "server busy, please try again.  maximum pending requests exceeded"))
-    sleeps: list[float] = []
-    llm = make(sleeps=sleeps)
+def test_busy_server_is_retried(case: ApiCase, make: Maker, clock: FakeClock) -> None:
+    case.script(Status(503, "server busy, please try again.  maximum pending requests exceeded"))
+    llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
-    assert len(sleeps) == 1
+    assert len(clock.sleeps) == 1
     assert llm.metrics["retries"] == 1
     assert llm.metrics["calls"] == 1
     assert llm.metrics["errors"] == 0
 
 
 @pytest.mark.wire_only
-def test_error_line_mid_stream_raises(ollama_case: ApiCase, make: Maker) -> None:
-    ollama_case.script(MidStreamError(["SCORE:"], "the model failed to generate a response"))
+def test_error_line_mid_stream_raises(case: ApiCase, make: Maker) -> None:
+    case.script(MidStreamError(["SCORE:"], "the model failed to generate a response"))
     llm = make()
     stream = llm.generate_stream("Rate this.")
     assert next(stream) == "SCORE:"
@@ -107,16 +57,16 @@ def test_error_line_mid_stream_raises(ollama_case: ApiCase, make: Maker) -> None
 
 
 @pytest.mark.wire_only
-def test_stream_cut_before_done_raises(ollama_case: ApiCase, make: Maker) -> None:
-    ollama_case.script(Cut(["SCORE: 8", " and then"]))
+def test_stream_cut_before_done_raises(case: ApiCase, make: Maker) -> None:
+    case.script(Cut(["SCORE: 8", " and then"]))
     llm = make(retry_attempts=1)
     with pytest.raises(LLMResponseException, match="ended before its done:true"):
         list(llm.generate_stream("Rate this."))
 
 
 @pytest.mark.wire_only
-def test_split_utf8_chunks_stream_intact(ollama_case: ApiCase, make: Maker) -> None:
-    ollama_case.script(Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"], chunk_size=5))
+def test_split_utf8_chunks_stream_intact(case: ApiCase, make: Maker) -> None:
+    case.script(Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"], chunk_size=5))
     llm = make()
     assert "".join(llm.generate_stream("Greet me.")) == "Schöne Grüße ✓ 日本語"
 
@@ -130,14 +80,10 @@ def test_model_info_reads_context_length(make: Maker) -> None:
     assert info["details"]["trained_context_length"] == info["context_length"]
 
 
-def test_is_available_with_model_pulled(make: Maker) -> None:
-    assert make().is_available() is True
-
-
-def test_is_available_names_missing_model(ollama_case: ApiCase, make: Maker) -> None:
+def test_is_available_names_missing_model(case: ApiCase, make: Maker) -> None:
     llm = make(model="no-such-model:1b")
     assert llm.availability_problem() == (
-        f"model 'no-such-model:1b' is not pulled on {ollama_case.config['endpoint']} (run `ollama pull no-such-model:1b`)"
+        f"model 'no-such-model:1b' is not pulled on {case.config['endpoint']} (run `ollama pull no-such-model:1b`)"
     )
     assert llm.is_available() is False
 

@@ -1,14 +1,15 @@
 """The openai provider: cassettes replayed from cassettes/http/openai, and its translation unit-tested.
 
-Re-record against the real API (tests marked ``wire_only`` always record from the local server):
-``OPENAI_API_KEY=sk-... .venv/bin/python -m pytest tests/providers/test_openai.py --record-mode=all``.
+The scenarios every HTTP provider shares are in ``test_http_contract.py``; these are
+OpenAI's own. Re-recording: docs/providers/openai.md (tests marked ``wire_only`` always
+record from the local wire server).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -17,18 +18,15 @@ from syrupy.assertion import SnapshotAssertion
 from obra_llm import AuthenticationError, ConfigError, LLMResponseException, ModelNotFoundError, RateLimitError
 from obra_llm.calls import StreamEnd
 from obra_llm.config.secret import Secret
-from obra_llm.demo import DEMO_CONFIGS
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.openai import OpenAILLM, OpenAISettings, OpenAIWire, _map_request
-from obra_llm.recording.mode import RecordMode
 from obra_llm.tokens import load_encoding
 from tests.support.chat_completions_wire import Answer
 from tests.support.fakes import FakeClock
-from tests.support.http_cases import ApiCase, ProviderSpec, open_case
+from tests.support.http_cases import ApiCase, Handler, Maker, MockedMaker, ProviderSpec, mocked_providers
+from tests.support.http_specs import OPENAI
 from tests.support.openai_wire import (
-    API_VERSION,
-    OpenAIWireServer,
     insufficient_quota,
     mid_stream_error,
     rate_limited,
@@ -36,73 +34,17 @@ from tests.support.openai_wire import (
     stream_reply,
 )
 
-MODEL = "gpt-4o-mini"
+MODEL = OPENAI.model
 KEY = "sk-proj-unitTestKeyAbcdefghijklmnopqrstuvwxyz0123"
 #: A wrong key: the API's 401 echoes it as ``sk-proj-****MWcA``.
 WRONG_KEY = "sk-proj-wrongKeyForTheAuthenticationCassetteMWcA"
 
-OPENAI = ProviderSpec(
-    provider="openai",
-    server=OpenAIWireServer,
-    server_module="tests/support/openai_wire.py",
-    imitates=API_VERSION,
-    replay_url="https://api.openai.com/v1",
-    key_variables=("OPENAI_API_KEY",),
-)
-
-
 @pytest.fixture
-def openai_case(request: pytest.FixtureRequest, record_mode: RecordMode) -> Iterator[ApiCase]:
-    with open_case(OPENAI, request, record_mode) as case:
-        yield case
-
-
-@pytest.fixture
-def opened() -> Iterator[list[OpenAILLM]]:
-    """Providers made by a test, closed after it (their connection pools must not leak)."""
-    made: list[OpenAILLM] = []
-    yield made
-    for llm in made:
-        llm.close()
-
-
-class Maker(Protocol):
-    def __call__(self, *, clock: FakeClock | None = None, **config: Any) -> OpenAILLM: ...
-
-
-@pytest.fixture
-def make(openai_case: ApiCase, opened: list[OpenAILLM]) -> Maker:
-    def build(*, clock: FakeClock | None = None, **config: Any) -> OpenAILLM:
-        ticks = clock or FakeClock()
-        llm = OpenAILLM(clock=ticks, sleep=ticks.sleep)
-        llm.initialize(openai_case.config | {"model": MODEL} | config)
-        opened.append(llm)
-        return llm
-
-    return build
+def spec() -> ProviderSpec:
+    return OPENAI
 
 
 # -- cassettes -------------------------------------------------------------------------------------
-
-
-def test_generate_plain(make: Maker) -> None:
-    llm = make()
-    answer = llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
-    assert answer.startswith("SCORE: 8")
-    metrics = llm.metrics
-    assert metrics["calls"] == 1 and metrics["errors"] == 0
-    assert metrics["prompt_tokens"] > 0 and metrics["completion_tokens"] > 0
-    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
-
-
-def test_generate_stream(make: Maker) -> None:
-    llm = make()
-    pieces = list(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM))
-    assert len(pieces) > 1, "a streamed answer arrives in several pieces"
-    assert "".join(pieces).startswith("SCORE: 8")
-    metrics = llm.metrics
-    assert metrics["calls"] == 1
-    assert metrics["prompt_tokens"] > 0 and metrics["completion_tokens"] > 0, "usage comes from the empty-choices chunk"
 
 
 def test_generate_maps_every_option(make: Maker) -> None:
@@ -112,8 +54,8 @@ def test_generate_maps_every_option(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_rate_limited_then_success_waits_retry_after_ms(openai_case: ApiCase, make: Maker) -> None:
-    openai_case.script(rate_limited(retry_after_ms="1250", retry_after="2"))
+def test_rate_limited_then_success_waits_retry_after_ms(case: ApiCase, make: Maker) -> None:
+    case.script(rate_limited(retry_after_ms="1250", retry_after="2"))
     clock = FakeClock()
     llm = make(clock=clock)
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
@@ -122,8 +64,8 @@ def test_rate_limited_then_success_waits_retry_after_ms(openai_case: ApiCase, ma
 
 
 @pytest.mark.wire_only
-def test_rate_limited_without_ms_waits_retry_after(openai_case: ApiCase, make: Maker) -> None:
-    openai_case.script(rate_limited(retry_after_ms=None, retry_after="2"))
+def test_rate_limited_without_ms_waits_retry_after(case: ApiCase, make: Maker) -> None:
+    case.script(rate_limited(retry_after_ms=None, retry_after="2"))
     clock = FakeClock()
     llm = make(clock=clock)
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
@@ -131,8 +73,8 @@ def test_rate_limited_without_ms_waits_retry_after(openai_case: ApiCase, make: M
 
 
 @pytest.mark.wire_only
-def test_insufficient_quota_is_not_retried(openai_case: ApiCase, make: Maker) -> None:
-    openai_case.script(insufficient_quota())
+def test_insufficient_quota_is_not_retried(case: ApiCase, make: Maker) -> None:
+    case.script(insufficient_quota())
     clock = FakeClock()
     llm = make(clock=clock)
     with pytest.raises(RateLimitError) as caught:
@@ -144,8 +86,8 @@ def test_insufficient_quota_is_not_retried(openai_case: ApiCase, make: Maker) ->
 
 
 @pytest.mark.wire_only
-def test_overloaded_server_is_retried(openai_case: ApiCase, make: Maker) -> None:
-    openai_case.script(server_overloaded())
+def test_overloaded_server_is_retried(case: ApiCase, make: Maker) -> None:
+    case.script(server_overloaded())
     clock = FakeClock()
     llm = make(clock=clock)
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
@@ -165,8 +107,8 @@ def test_authentication_failure(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_error_after_http_200_mid_stream(openai_case: ApiCase, make: Maker) -> None:
-    openai_case.script(mid_stream_error(["SCORE:"], "The server had an error while processing your request."))
+def test_error_after_http_200_mid_stream(case: ApiCase, make: Maker) -> None:
+    case.script(mid_stream_error(["SCORE:"], "The server had an error while processing your request."))
     llm = make()
     stream = llm.generate_stream("Rate this.")
     assert next(stream) == "SCORE:"
@@ -176,23 +118,9 @@ def test_error_after_http_200_mid_stream(openai_case: ApiCase, make: Maker) -> N
 
 
 @pytest.mark.wire_only
-def test_stream_split_inside_characters(openai_case: ApiCase, make: Maker) -> None:
-    openai_case.script(stream_reply(Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"]), chunk_size=5))
+def test_stream_split_inside_characters(case: ApiCase, make: Maker) -> None:
+    case.script(stream_reply(Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"]), chunk_size=5))
     assert "".join(make().generate_stream("Greet me.")) == "Schöne Grüße ✓ 日本語"
-
-
-def test_model_not_found(make: Maker) -> None:
-    clock = FakeClock()
-    llm = make(clock=clock, model="gpt-no-such-model")
-    with pytest.raises(ModelNotFoundError) as caught:
-        llm.generate("hello")
-    assert "gpt-no-such-model" in str(caught.value)
-    assert caught.value.retryable is False and caught.value.status_code == 404
-    assert clock.sleeps == []
-
-
-def test_is_available(make: Maker) -> None:
-    assert make().is_available() is True
 
 
 def test_availability_names_a_missing_model(make: Maker) -> None:
@@ -201,36 +129,13 @@ def test_availability_names_a_missing_model(make: Maker) -> None:
     assert problem is not None and "'gpt-no-such-model' is not offered" in problem
 
 
-@pytest.mark.cassette("demo")
-def test_demo_recording(openai_case: ApiCase, opened: list[OpenAILLM]) -> None:
-    llm = OpenAILLM()
-    opened.append(llm)
-    llm.initialize(dict(DEMO_CONFIGS["openai"]) | openai_case.config)
-    assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
-
-
 # -- unit: no cassette -----------------------------------------------------------------------------
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def _refuse(request: httpx.Request) -> httpx.Response:
-    msg = f"no request was expected, got {request.method} {request.url}"
-    raise AssertionError(msg)
-
-
 @pytest.fixture
-def mocked(opened: list[OpenAILLM]) -> Callable[..., OpenAILLM]:
-    """A provider whose HTTP goes to a handler (no socket), with a fake clock."""
-
-    def build(handler: Handler = _refuse, *, environ: dict[str, str] | None = None, **config: Any) -> OpenAILLM:
-        clock = FakeClock()
-        llm = OpenAILLM(transport=httpx.MockTransport(handler), clock=clock, sleep=clock.sleep, environ=environ or {})
-        llm.initialize({"type": "openai", "api_key": KEY} | config)
-        opened.append(llm)
-        return llm
-
-    return build
+def mocked() -> Iterator[MockedMaker]:
+    """Providers whose HTTP goes to a handler (no socket), with a fake clock."""
+    with mocked_providers(OPENAI, api_key=KEY) as build:
+        yield build
 
 
 def _error(status: int, message: str, *, type: str, code: str | None, headers: dict[str, str] | None = None) -> Handler:
@@ -247,20 +152,20 @@ def _error(status: int, message: str, *, type: str, code: str | None, headers: d
     ],
 )
 def test_options_it_cannot_honour_are_rejected(
-    mocked: Callable[..., OpenAILLM], options: dict[str, Any], problem: str
+    mocked: MockedMaker, options: dict[str, Any], problem: str
 ) -> None:
     llm = mocked()
     with pytest.raises(ConfigError, match=problem):
         llm.generate("hello", **options)
 
 
-def test_stop_is_rejected_for_reasoning_models(mocked: Callable[..., OpenAILLM]) -> None:
+def test_stop_is_rejected_for_reasoning_models(mocked: MockedMaker) -> None:
     llm = mocked(model="o4-mini")
     with pytest.raises(ConfigError, match="'o4-mini' accepts no stop sequences"):
         llm.generate("hello", stop=["\n"])
 
 
-def test_max_tokens_field_must_be_known(mocked: Callable[..., OpenAILLM]) -> None:
+def test_max_tokens_field_must_be_known(mocked: MockedMaker) -> None:
     with pytest.raises(ConfigError, match="max_tokens_field"):
         mocked(max_tokens_field="max_output_tokens")
 
@@ -271,7 +176,7 @@ def test_missing_key_names_the_variable() -> None:
         llm.initialize({"type": "openai"})
 
 
-def test_key_organization_and_project_headers(mocked: Callable[..., OpenAILLM]) -> None:
+def test_key_organization_and_project_headers(mocked: MockedMaker) -> None:
     seen: list[httpx.Request] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
@@ -399,7 +304,7 @@ def test_error_text_variants(body: Any, text: str | None) -> None:
     ],
 )
 def test_errors_are_classified(
-    mocked: Callable[..., OpenAILLM],
+    mocked: MockedMaker,
     status: int,
     message: str,
     error_type: str,
@@ -415,7 +320,7 @@ def test_errors_are_classified(
     assert caught.value.status_code == status
 
 
-def test_404_without_model_code_hints_at_base_url(mocked: Callable[..., OpenAILLM]) -> None:
+def test_404_without_model_code_hints_at_base_url(mocked: MockedMaker) -> None:
     llm = mocked(lambda request: httpx.Response(404, text="404 page not found"), base_url="http://127.0.0.1:1234")
     with pytest.raises(LLMResponseException, match="serve the API under /v1"):
         llm.generate("hello")
@@ -429,25 +334,25 @@ def test_404_without_model_code_hints_at_base_url(mocked: Callable[..., OpenAILL
     [("gpt-4o-mini", 128_000), ("gpt-4o-2024-08-06", 128_000), ("gpt-4.1-mini", 1_047_576), ("o3", 200_000),
      ("gpt-5", 400_000), ("my-local-model", None)],
 )
-def test_model_info_from_the_table(mocked: Callable[..., OpenAILLM], model: str, context: int | None) -> None:
+def test_model_info_from_the_table(mocked: MockedMaker, model: str, context: int | None) -> None:
     info = mocked(model=model).get_model_info()
     assert info["provider"] == "openai" and info["model_name"] == model
     assert info["context_length"] == context
 
 
-def test_model_info_prefers_the_configured_context_length(mocked: Callable[..., OpenAILLM]) -> None:
+def test_model_info_prefers_the_configured_context_length(mocked: MockedMaker) -> None:
     assert mocked(model="my-local-model", context_length=32768).get_model_info()["context_length"] == 32768
 
 
 @pytest.mark.parametrize(("model", "encoding"), [("gpt-4o-mini", "o200k_base"), ("gpt-4", "cl100k_base")])
-def test_estimate_tokens_uses_the_models_encoding(mocked: Callable[..., OpenAILLM], model: str, encoding: str) -> None:
+def test_estimate_tokens_uses_the_models_encoding(mocked: MockedMaker, model: str, encoding: str) -> None:
     text = "def parse_port(text):\n    return int(text)  # ✓ ports 1-65535\n"
     expected = load_encoding(encoding)
     assert expected is not None
     assert mocked(model=model).estimate_tokens(text) == len(expected.encode_ordinary(text))
 
 
-def test_the_key_never_shows(mocked: Callable[..., OpenAILLM]) -> None:
+def test_the_key_never_shows(mocked: MockedMaker) -> None:
     message = f"Incorrect API key provided: {KEY} (organization org-SecretOrganization1)"
     echo = _error(401, message, type="invalid_request_error", code="invalid_api_key")
     llm = mocked(echo, organization="org-SecretOrganization1")

@@ -8,25 +8,40 @@
   ``synthesized``. Tests marked ``wire_only`` script faults on the wire server, so they
   always record from it.
 
-The cassette is ``cassettes/http/<provider>/<test name>.yaml`` unless
-``@pytest.mark.cassette("name")`` names another.
+The cassette is ``cassettes/http/<provider>/<test function name>.yaml`` unless
+``@pytest.mark.cassette("name")`` names another; a test parametrized over providers
+(``tests/providers/test_http_contract.py``) finds each provider's cassette under its name.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 import attrs
+import httpx
 import pytest
 
+from obra_llm.providers.http_api import HttpLLM
 from obra_llm.recording.cassettes import Provenance, provenance
 from obra_llm.recording.mode import RecordMode
+from tests.support.fakes import FakeClock
 from tests.support.http_replay import replayed
 
-__all__ = ["ApiCase", "ProviderSpec", "ScriptableServer", "open_case"]
+__all__ = [
+    "ApiCase",
+    "Handler",
+    "Maker",
+    "MockedMaker",
+    "ProviderSpec",
+    "ScriptableServer",
+    "made_providers",
+    "mocked_providers",
+    "open_case",
+    "refuse_every_request",
+]
 
 
 class ScriptableServer(Protocol):
@@ -38,11 +53,17 @@ class ScriptableServer(Protocol):
     def queue(self, *replies: Any) -> None: ...
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class ProviderSpec:
-    """How to reach one provider in each mode."""
+    """One HTTP provider under test: its class, a model, and how to reach it in each mode."""
 
     provider: str
+    llm: Callable[..., HttpLLM[Any]]
+    model: str
+    #: A model the API does not have, and what its not-found error must say besides the name.
+    missing_model: str
+    missing_model_hint: str = ""
+    missing_model_status: int = 404
     server: Callable[[], AbstractContextManager[ScriptableServer]]
     server_module: str
     imitates: str
@@ -80,7 +101,7 @@ class ApiCase:
 def open_case(spec: ProviderSpec, request: pytest.FixtureRequest, mode: RecordMode) -> Iterator[ApiCase]:
     """Record or replay the test's cassette, yielding where the provider should point."""
     marker = request.node.get_closest_marker("cassette")
-    name = str(marker.args[0]) if marker else request.node.name
+    name = str(marker.args[0]) if marker else request.node.originalname
     wire_only = request.node.get_closest_marker("wire_only") is not None
     base = {"type": spec.provider}
 
@@ -114,3 +135,67 @@ def _synthesized(spec: ProviderSpec) -> Provenance:
         service=spec.provider,
         imitates_version=spec.imitates,
     )
+
+
+class Maker(Protocol):
+    """Builds an initialized provider on the test's case; ``config`` overrides the spec's model and more."""
+
+    def __call__(self, *, clock: FakeClock | None = None, **config: Any) -> HttpLLM[Any]: ...
+
+
+@contextmanager
+def made_providers(spec: ProviderSpec, case: ApiCase, clock: FakeClock) -> Iterator[Maker]:
+    """A ``Maker`` whose providers use ``clock`` (unless given another) and are closed at the end.
+
+    The environment is empty: a key comes from the case's config, never from the developer's shell.
+    """
+    made: list[HttpLLM[Any]] = []
+
+    def make(*, clock: FakeClock | None = None, **config: Any) -> HttpLLM[Any]:
+        ticks = clock or default_clock
+        llm = spec.llm(clock=ticks, sleep=ticks.sleep, environ={})
+        llm.initialize(case.config | {"model": spec.model} | config)
+        made.append(llm)
+        return llm
+
+    default_clock = clock
+    try:
+        yield make
+    finally:
+        for llm in made:
+            llm.close()
+
+
+#: What a mock transport answers a request with.
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def refuse_every_request(request: httpx.Request) -> httpx.Response:
+    """A handler for tests that must fail before anything is sent."""
+    msg = f"no request was expected, got {request.method} {request.url}"
+    raise AssertionError(msg)
+
+
+class MockedMaker(Protocol):
+    """Builds an initialized provider whose HTTP goes to ``handler`` (no socket)."""
+
+    def __call__(self, handler: Handler = ..., *, environ: Mapping[str, str] | None = None, **config: Any) -> HttpLLM[Any]: ...
+
+
+@contextmanager
+def mocked_providers(spec: ProviderSpec, **base: Any) -> Iterator[MockedMaker]:
+    """A ``MockedMaker`` for ``spec`` with ``base`` config; each provider gets a fake clock and is closed at the end."""
+    made: list[HttpLLM[Any]] = []
+
+    def build(handler: Handler = refuse_every_request, *, environ: Mapping[str, str] | None = None, **config: Any) -> HttpLLM[Any]:
+        clock = FakeClock()
+        llm = spec.llm(transport=httpx.MockTransport(handler), clock=clock, sleep=clock.sleep, environ=environ or {})
+        llm.initialize({"type": spec.provider} | base | config)
+        made.append(llm)
+        return llm
+
+    try:
+        yield build
+    finally:
+        for llm in made:
+            llm.close()
