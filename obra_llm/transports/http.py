@@ -18,6 +18,7 @@ import httpx
 
 from obra_llm.errors import (
     AuthenticationError,
+    ConfigError,
     LLMConnectionException,
     LLMException,
     LLMResponseException,
@@ -48,7 +49,17 @@ def pooled_transport(base_url: str) -> httpx.HTTPTransport:
     ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` are honoured as
     ``httpx.Client`` honours them, decided once: a provider instance talks to one origin.
     """
-    return httpx.HTTPTransport(verify=_shared_tls_context(), proxy=environment_proxy(base_url))
+    proxy = environment_proxy(base_url)
+    cause: Exception
+    try:
+        return httpx.HTTPTransport(verify=_shared_tls_context(), proxy=proxy)
+    except ValueError as error:
+        problem, cause = "its scheme is not http, https, socks5 or socks5h", error
+    except ImportError as error:
+        problem, cause = "a SOCKS proxy needs the socksio package (pip install 'httpx[socks]')", error
+    variable = f"{httpx.URL(base_url).scheme.upper()}_PROXY"
+    msg = f"the proxy {safe_url(str(proxy))} that {variable} or ALL_PROXY sets for {safe_url(base_url)} cannot be used: {problem}"
+    raise ConfigError(msg, problems=[f"{msg} @ ${variable}"]) from cause
 
 
 def environment_proxy(url: str) -> str | None:

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from obra_llm import __version__
-from obra_llm.errors import LLMConnectionException, LLMException, LLMResponseException
+from obra_llm.errors import ConfigError, LLMConnectionException, LLMException, LLMResponseException
 from obra_llm.transports.endpoint import HttpEndpoint
-from obra_llm.transports.http import environment_proxy, error_for_status
+from obra_llm.transports.http import environment_proxy, error_for_status, safe_url
 from tests.support.wire_server import Json, Reply, Request, WireServer
 
 KEY = "sk-test-Hq2Lm9Xv7Tb4Nc1Rz8Wd"
@@ -227,3 +227,23 @@ def test_no_proxy_connects_directly(no_proxy_environment: pytest.MonkeyPatch) ->
         body = _tags_over_real_sockets(origin.url)
     assert body == {"via": "proxy"}
     assert [request.path for request in origin.requests] == ["/api/tags"]
+
+
+@pytest.mark.parametrize(
+    ("proxy", "problem"),
+    [
+        ("ftp://user:hunter2@proxy:21", "its scheme is not http, https, socks5 or socks5h"),
+        ("socks5://proxy:1080", "a SOCKS proxy needs the socksio package (pip install 'httpx[socks]')"),
+    ],
+)
+def test_an_unusable_proxy_is_a_config_error_naming_the_variable(
+    no_proxy_environment: pytest.MonkeyPatch, proxy: str, problem: str
+) -> None:
+    no_proxy_environment.setenv("HTTPS_PROXY", proxy)
+    with pytest.raises(ConfigError) as caught:
+        _tags_over_real_sockets("https://api.example.com/v1")
+    assert str(caught.value) == (
+        f"the proxy {safe_url(proxy)} that HTTPS_PROXY or ALL_PROXY sets for https://api.example.com/v1 cannot be used: {problem}"
+    )
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.problems[0].endswith("@ $HTTPS_PROXY")
