@@ -217,11 +217,8 @@ class HttpLLM(Generic[S]):
 
     def generate(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> str:
         """The whole answer to ``prompt`` (one non-streamed request, retried per policy)."""
-        state = self._ready()
+        state, request, timeout = self._chat(prompt, options, stream=False)
         wire = self._wire
-        checked = wire.check_options(options, state.settings)
-        request = wire.chat(state.settings, prompt, checked, stream=False)
-        timeout = checked.get("timeout", state.settings.timeout)
 
         def attempt(left: float) -> Completion:
             body = state.endpoint.request_json(
@@ -233,11 +230,8 @@ class HttpLLM(Generic[S]):
 
     def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
         """Yield the answer as the API streams it; options are checked before any I/O."""
-        state = self._ready()
+        state, request, timeout = self._chat(prompt, options, stream=True)
         wire = self._wire
-        checked = wire.check_options(options, state.settings)
-        request = wire.chat(state.settings, prompt, checked, stream=True)
-        timeout = checked.get("timeout", state.settings.timeout)
 
         def open_stream(left: float) -> StreamItems:
             return state.endpoint.stream(
@@ -320,6 +314,13 @@ class HttpLLM(Generic[S]):
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def _chat(self, prompt: str, options: GenerateOptions, *, stream: bool) -> tuple[_Ready[S], WireRequest, float]:
+        """The ready state, the checked generation request, and this call's attempt timeout."""
+        state = self._ready()
+        checked = self._wire.check_options(options, state.settings)
+        request = self._wire.chat(state.settings, prompt, checked, stream=stream)
+        return state, request, checked.get("timeout", state.settings.timeout)
 
     def _ready(self) -> _Ready[S]:
         if self._state is None or self._closed:

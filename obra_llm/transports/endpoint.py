@@ -94,7 +94,7 @@ class HttpEndpoint:
         """Send one request and return its parsed JSON body; errors become ``LLMException``s."""
         errors, extensions = self._per_attempt(timeout)
         with errors:
-            response = self._send(httpx.Request(method, self._url(path, params), headers=self._headers, json=json, extensions=extensions))
+            response = self._send(method, path, json=json, params=params, extensions=extensions)
             try:
                 response.read()
             finally:
@@ -119,7 +119,7 @@ class HttpEndpoint:
         """
         errors, extensions = self._per_attempt(timeout)
         with errors:
-            response = self._send(httpx.Request("POST", self._url(path, params), headers=self._headers, json=json, extensions=extensions))
+            response = self._send("POST", path, json=json, params=params, extensions=extensions)
             try:
                 if response.is_error:
                     raise self._error(response)
@@ -148,8 +148,14 @@ class HttpEndpoint:
                 self._urls[key] = url
         return url
 
-    def _send(self, request: httpx.Request) -> httpx.Response:
-        """The response to ``request``, its body not read yet; looked up per call so that vcrpy's patch applies."""
+    def _send(
+        self, method: str, path: str, *, json: Any, params: Mapping[str, str] | None, extensions: dict[str, Any]
+    ) -> httpx.Response:
+        """The response to one request, its body not read yet.
+
+        ``handle_request`` is looked up on every call, so that vcrpy's patch of the transport class applies.
+        """
+        request = httpx.Request(method, self._url(path, params), headers=self._headers, json=json, extensions=extensions)
         response = self._transport.handle_request(request)
         response.request = request
         return response

@@ -50,16 +50,16 @@ def pooled_transport(base_url: str) -> httpx.HTTPTransport:
     ``httpx.Client`` honours them, decided once: a provider instance talks to one origin.
     """
     proxy = environment_proxy(base_url)
-    cause: Exception
     try:
         return httpx.HTTPTransport(verify=_shared_tls_context(), proxy=proxy)
-    except ValueError as error:
-        problem, cause = "its scheme is not http, https, socks5 or socks5h", error
-    except ImportError as error:
-        problem, cause = "a SOCKS proxy needs the socksio package (pip install 'httpx[socks]')", error
-    variable = f"{httpx.URL(base_url).scheme.upper()}_PROXY"
-    msg = f"the proxy {safe_url(str(proxy))} that {variable} or ALL_PROXY sets for {safe_url(base_url)} cannot be used: {problem}"
-    raise ConfigError(msg, problems=[f"{msg} @ ${variable}"]) from cause
+    except (ValueError, ImportError) as error:  # httpx: an unknown proxy scheme; SOCKS without socksio
+        if isinstance(error, ImportError):
+            problem = "a SOCKS proxy needs the socksio package (pip install 'httpx[socks]')"
+        else:
+            problem = "its scheme is not http, https, socks5 or socks5h"
+        variable = f"{httpx.URL(base_url).scheme.upper()}_PROXY"
+        msg = f"the proxy {safe_url(str(proxy))} that {variable} or ALL_PROXY sets for {safe_url(base_url)} cannot be used: {problem}"
+        raise ConfigError(msg, problems=[f"{msg} @ ${variable}"]) from error
 
 
 def environment_proxy(url: str) -> str | None:
@@ -82,7 +82,7 @@ def attempt_timeout(seconds: float) -> httpx.Timeout:
 
 @functools.cache
 def _shared_tls_context() -> ssl.SSLContext:
-    """One verified TLS context for every client: building one costs tens of milliseconds."""
+    """One verified TLS context for every transport: building one costs tens of milliseconds."""
     return httpx.create_ssl_context()
 
 

@@ -80,7 +80,7 @@ def test_generate_maps_every_option(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_rate_limited_then_success(case: ApiCase, make: Maker) -> None:
+def test_rate_limited_then_success(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     case.script(
         error_reply(
             429,
@@ -94,26 +94,23 @@ def test_rate_limited_then_success(case: ApiCase, make: Maker) -> None:
             },
         )
     )
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert clock.sleeps == [7.0]
     assert llm.metrics["retries"] == 1 and llm.metrics["errors"] == 0
 
 
 @pytest.mark.wire_only
-def test_overloaded_529_then_success(case: ApiCase, make: Maker) -> None:
+def test_overloaded_529_then_success(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     case.script(error_reply(529, "overloaded_error", "Overloaded"))
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert len(clock.sleeps) == 1
     assert llm.metrics["retries"] == 1 and llm.metrics["calls"] == 1 and llm.metrics["errors"] == 0
 
 
-def test_authentication_failure(make: Maker) -> None:
-    clock = FakeClock()
-    llm = make(clock=clock, api_key=WRONG_KEY)
+def test_authentication_failure(make: Maker, clock: FakeClock) -> None:
+    llm = make(api_key=WRONG_KEY)
     with pytest.raises(AuthenticationError) as caught:
         llm.generate("hello")
     error = caught.value
@@ -125,9 +122,8 @@ def test_authentication_failure(make: Maker) -> None:
     assert llm.metrics["errors"] == 1
 
 
-def test_bad_request_is_not_retried(make: Maker) -> None:
-    clock = FakeClock()
-    llm = make(clock=clock)
+def test_bad_request_is_not_retried(make: Maker, clock: FakeClock) -> None:
+    llm = make()
     with pytest.raises(LLMResponseException) as caught:
         llm.generate("hello", max_tokens=1_000_000)
     assert type(caught.value) is LLMResponseException
@@ -138,11 +134,10 @@ def test_bad_request_is_not_retried(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_error_event_after_text_raises(case: ApiCase, make: Maker) -> None:
+def test_error_event_after_text_raises(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     frames = answer_frames(MODEL, Answer(pieces=["SCORE:"]), complete=False)
     case.script(Sse([*frames, error_event("overloaded_error", "Overloaded")]))
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     stream = llm.generate_stream("Rate this.")
     assert next(stream) == "SCORE:"
     with pytest.raises(LLMResponseException, match="overloaded_error: Overloaded") as caught:
@@ -153,11 +148,10 @@ def test_error_event_after_text_raises(case: ApiCase, make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_error_event_before_text_is_retried(case: ApiCase, make: Maker) -> None:
+def test_error_event_before_text_is_retried(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     frames = answer_frames(MODEL, Answer(pieces=[]), complete=False)
     case.script(Sse([*frames, error_event("overloaded_error", "Overloaded")]))
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     assert "".join(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)).startswith("SCORE: 8")
     assert len(clock.sleeps) == 1
     assert llm.metrics["retries"] == 1 and llm.metrics["errors"] == 0

@@ -53,28 +53,25 @@ def test_generate_maps_every_option(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_rate_limited_then_success_waits_retry_after(case: ApiCase, make: Maker) -> None:
+def test_rate_limited_then_success_waits_retry_after(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     case.script(rate_limited(retry_after="3"))
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert clock.sleeps == [3.0]
     assert llm.metrics["retries"] == 1 and llm.metrics["errors"] == 0
 
 
 @pytest.mark.wire_only
-def test_gateway_timeout_is_retried(case: ApiCase, make: Maker) -> None:
+def test_gateway_timeout_is_retried(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     case.script(error_reply(504, {"object": "error", "message": "Upstream timed out", "type": "server_error",
                                           "param": None, "code": None}))
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert len(clock.sleeps) == 1 and llm.metrics["retries"] == 1
 
 
-def test_authentication_failure(make: Maker) -> None:
-    clock = FakeClock()
-    llm = make(clock=clock, api_key="not-a-valid-mistral-key")
+def test_authentication_failure(make: Maker, clock: FakeClock) -> None:
+    llm = make(api_key="not-a-valid-mistral-key")
     with pytest.raises(AuthenticationError) as caught:
         llm.generate("hello")
     assert caught.value.retryable is False and caught.value.status_code == 401
@@ -94,12 +91,11 @@ def test_error_after_http_200_mid_stream(case: ApiCase, make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_validation_error_with_an_object_message_is_readable(case: ApiCase, make: Maker) -> None:
+def test_validation_error_with_an_object_message_is_readable(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     problem = {"type": "extra_forbidden", "loc": ["body", "stream_options", "include_usage"],
                "msg": "Extra inputs are not permitted", "input": True}
     case.script(validation_error([problem]))
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     with pytest.raises(LLMResponseException) as caught:
         llm.generate("hello")
     assert caught.value.status_code == 422 and caught.value.retryable is False

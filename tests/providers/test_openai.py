@@ -54,29 +54,26 @@ def test_generate_maps_every_option(make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_rate_limited_then_success_waits_retry_after_ms(case: ApiCase, make: Maker) -> None:
+def test_rate_limited_then_success_waits_retry_after_ms(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     case.script(rate_limited(retry_after_ms="1250", retry_after="2"))
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert clock.sleeps == [1.25], "retry-after-ms wins over retry-after, exactly"
     assert llm.metrics["retries"] == 1 and llm.metrics["errors"] == 0
 
 
 @pytest.mark.wire_only
-def test_rate_limited_without_ms_waits_retry_after(case: ApiCase, make: Maker) -> None:
+def test_rate_limited_without_ms_waits_retry_after(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     case.script(rate_limited(retry_after_ms=None, retry_after="2"))
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert clock.sleeps == [2.0]
 
 
 @pytest.mark.wire_only
-def test_insufficient_quota_is_not_retried(case: ApiCase, make: Maker) -> None:
+def test_insufficient_quota_is_not_retried(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     case.script(insufficient_quota())
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     with pytest.raises(RateLimitError) as caught:
         llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM)
     assert caught.value.retryable is False
@@ -86,17 +83,15 @@ def test_insufficient_quota_is_not_retried(case: ApiCase, make: Maker) -> None:
 
 
 @pytest.mark.wire_only
-def test_overloaded_server_is_retried(case: ApiCase, make: Maker) -> None:
+def test_overloaded_server_is_retried(case: ApiCase, make: Maker, clock: FakeClock) -> None:
     case.script(server_overloaded())
-    clock = FakeClock()
-    llm = make(clock=clock)
+    llm = make()
     assert llm.generate(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM).startswith("SCORE: 8")
     assert len(clock.sleeps) == 1 and llm.metrics["retries"] == 1
 
 
-def test_authentication_failure(make: Maker) -> None:
-    clock = FakeClock()
-    llm = make(clock=clock, api_key=WRONG_KEY)
+def test_authentication_failure(make: Maker, clock: FakeClock) -> None:
+    llm = make(api_key=WRONG_KEY)
     with pytest.raises(AuthenticationError) as caught:
         llm.generate("hello")
     error = caught.value

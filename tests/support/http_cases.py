@@ -140,25 +140,23 @@ def _synthesized(spec: ProviderSpec) -> Provenance:
 class Maker(Protocol):
     """Builds an initialized provider on the test's case; ``config`` overrides the spec's model and more."""
 
-    def __call__(self, *, clock: FakeClock | None = None, **config: Any) -> HttpLLM[Any]: ...
+    def __call__(self, **config: Any) -> HttpLLM[Any]: ...
 
 
 @contextmanager
 def made_providers(spec: ProviderSpec, case: ApiCase, clock: FakeClock) -> Iterator[Maker]:
-    """A ``Maker`` whose providers use ``clock`` (unless given another) and are closed at the end.
+    """A ``Maker`` whose providers wait on ``clock`` and are closed at the end.
 
     The environment is empty: a key comes from the case's config, never from the developer's shell.
     """
     made: list[HttpLLM[Any]] = []
 
-    def make(*, clock: FakeClock | None = None, **config: Any) -> HttpLLM[Any]:
-        ticks = clock or default_clock
-        llm = spec.llm(clock=ticks, sleep=ticks.sleep, environ={})
+    def make(**config: Any) -> HttpLLM[Any]:
+        llm = spec.llm(clock=clock, sleep=clock.sleep, environ={})
         llm.initialize(case.config | {"model": spec.model} | config)
         made.append(llm)
         return llm
 
-    default_clock = clock
     try:
         yield make
     finally:
