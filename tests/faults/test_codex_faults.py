@@ -16,7 +16,7 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import pytest
@@ -130,6 +130,17 @@ def provider(fake: FakeCLI, clock: FakeClock, *, runner: SubprocessRunner | None
     return llm
 
 
+E = TypeVar("E", bound=Exception)
+
+
+def generate_fails(llm: CodexCLI, kind: type[E], match: str | None = None) -> E:
+    """What ``generate`` raises: exactly a ``kind``, with no process, thread or descriptor left behind."""
+    with no_leaks(), pytest.raises(kind, match=match) as caught:
+        llm.generate("hi")
+    assert type(caught.value) is kind
+    return caught.value
+
+
 def assert_metrics(
     llm: CodexCLI,
     clock: SleepsAreFake,
@@ -190,12 +201,10 @@ def test_binary_removed_after_initialize_is_not_retried(tmp_path: Path, clock: S
     llm = provider(fake, clock, retry_attempts=3)
     fake.path.unlink()
 
-    with no_leaks(), pytest.raises(LLMConnectionException, match="cannot run fake-codex") as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, LLMConnectionException, "cannot run fake-codex")
 
-    assert type(caught.value) is LLMConnectionException
-    assert caught.value.retryable is False
-    assert caught.value.provider == "openai-codex"
+    assert error.retryable is False
+    assert error.provider == "openai-codex"
     assert fake.runs == 0
     assert clock.sleeps == []
     assert_metrics(llm, clock, errors=1)
@@ -209,13 +218,11 @@ def test_a_hang_times_out_each_attempt_and_is_retried_once(tmp_path: Path, clock
     llm = provider(fake, clock, retry_attempts=2, timeout=0.5)
     started = time.monotonic()
 
-    with no_leaks(), pytest.raises(LLMTimeoutException, match=r"within 0\.5 s \(timeout\)") as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, LLMTimeoutException, r"within 0\.5 s \(timeout\)")
 
     real = time.monotonic() - started
-    assert type(caught.value) is LLMTimeoutException
-    assert caught.value.retryable is True
-    assert isinstance(caught.value.__cause__, ProcessTimeoutError)
+    assert error.retryable is True
+    assert isinstance(error.__cause__, ProcessTimeoutError)
     assert fake.runs == 2
     assert len(clock.sleeps) == 1 and 0.375 <= clock.sleeps[0] <= 0.5
     assert 1.0 <= real < 2.5  # two real 0.5 s timeouts; the backoff took no real time
@@ -228,15 +235,14 @@ def test_the_retry_deadline_cuts_the_last_attempt_short_and_stops_the_retries(tm
     fake = write_fake(tmp_path, "time.sleep(60)\n")
     llm = provider(fake, clock, retry_attempts=5, timeout=0.6, retry_deadline=1.0, retry_backoff_base=0.01)
 
-    with no_leaks(), pytest.raises(LLMTimeoutException) as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, LLMTimeoutException)
 
     elapsed = clock()
-    cause = caught.value.__cause__
+    cause = error.__cause__
     assert isinstance(cause, ProcessTimeoutError)
     assert cause.duration < 0.55  # the second attempt got what was left of the 1 s, not its 0.6 s
-    assert caught.value.retryable is True
-    assert any("would cross the 1 s retry deadline" in note for note in caught.value.__notes__)
+    assert error.retryable is True
+    assert any("would cross the 1 s retry deadline" in note for note in error.__notes__)
     assert fake.runs == 2
     assert 1.0 <= elapsed < 1.4
     assert_metrics(llm, clock, errors=1, timeouts=1, retries=1)
@@ -247,12 +253,10 @@ def test_a_cli_ignoring_sigterm_is_killed_after_the_grace(tmp_path: Path, clock:
     llm = provider(fake, clock, runner=SubprocessRunner(kill_grace=0.3), retry_attempts=1, timeout=0.4)
     started = time.monotonic()
 
-    with no_leaks(), pytest.raises(LLMTimeoutException) as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, LLMTimeoutException)
 
     real = time.monotonic() - started
-    assert type(caught.value) is LLMTimeoutException
-    assert caught.value.retryable is True
+    assert error.retryable is True
     assert fake.runs == 1
     assert 0.7 <= real < 1.5  # timeout, then the whole grace (TERM ignored), then KILL
     assert clock.sleeps == []
@@ -347,11 +351,9 @@ def test_garbage_stdout_is_no_answer_and_not_retried(tmp_path: Path, clock: Slee
     )
     llm = provider(fake, clock, retry_attempts=3)
 
-    with no_leaks(), pytest.raises(LLMResponseException, match="no answer") as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, LLMResponseException, "no answer")
 
-    assert type(caught.value) is LLMResponseException
-    assert caught.value.retryable is False
+    assert error.retryable is False
     assert fake.runs == 1
     assert clock.sleeps == []
     assert_metrics(llm, clock, errors=1)
@@ -399,11 +401,9 @@ def test_a_cut_last_line_is_no_answer(tmp_path: Path, clock: SleepsAreFake) -> N
     )
     llm = provider(fake, clock, retry_attempts=3)
 
-    with no_leaks(), pytest.raises(LLMResponseException, match="no answer") as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, LLMResponseException, "no answer")
 
-    assert type(caught.value) is LLMResponseException
-    assert caught.value.retryable is False
+    assert error.retryable is False
     assert fake.runs == 1
     assert_metrics(llm, clock, errors=1)
 
@@ -431,11 +431,9 @@ def test_a_cli_killed_before_turn_completed_is_retried(tmp_path: Path, clock: Sl
     )
     llm = provider(fake, clock, retry_attempts=2)
 
-    with no_leaks(), pytest.raises(LLMResponseException, match="killed by signal 9") as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, LLMResponseException, "killed by signal 9")
 
-    assert type(caught.value) is LLMResponseException
-    assert caught.value.retryable is True
+    assert error.retryable is True
     assert fake.runs == 2
     assert len(clock.sleeps) == 1
     assert_metrics(llm, clock, errors=1, retries=1)
@@ -498,13 +496,11 @@ def test_exit_code_2_is_a_usage_error_and_not_retried(tmp_path: Path, clock: Sle
     )
     llm = provider(fake, clock, retry_attempts=3)
 
-    with no_leaks(), pytest.raises(LLMResponseException, match="usage error") as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, LLMResponseException, "usage error")
 
-    assert type(caught.value) is LLMResponseException
-    assert caught.value.retryable is False
-    assert caught.value.exit_code == 2
-    assert "unexpected argument '--bogus'" in str(caught.value)
+    assert error.retryable is False
+    assert error.exit_code == 2
+    assert "unexpected argument '--bogus'" in str(error)
     assert fake.runs == 1
     assert clock.sleeps == []
     assert_metrics(llm, clock, errors=1)
@@ -518,12 +514,10 @@ def test_a_429_turn_failure_is_retried_until_the_attempts_run_out(tmp_path: Path
     fake = write_fake(tmp_path, f"fail({RATE_LIMITED!r})\n")
     llm = provider(fake, clock, retry_attempts=3)
 
-    with no_leaks(), pytest.raises(RateLimitError, match="429") as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, RateLimitError, "429")
 
-    assert type(caught.value) is RateLimitError
-    assert caught.value.retryable is True
-    assert caught.value.exit_code == 1
+    assert error.retryable is True
+    assert error.exit_code == 1
     assert fake.runs == 3
     assert len(clock.sleeps) == 2
     assert 0.375 <= clock.sleeps[0] <= 0.5 and 0.75 <= clock.sleeps[1] <= 1.0
@@ -549,12 +543,10 @@ def test_a_401_turn_failure_is_an_authentication_error_not_retried(tmp_path: Pat
     fake = write_fake(tmp_path, f"fail({UNAUTHORIZED!r})\n")
     llm = provider(fake, clock, retry_attempts=3)
 
-    with no_leaks(), pytest.raises(AuthenticationError, match="codex login") as caught:
-        llm.generate("hi")
+    error = generate_fails(llm, AuthenticationError, "codex login")
 
-    assert type(caught.value) is AuthenticationError
-    assert caught.value.retryable is False
-    assert caught.value.exit_code == 1
+    assert error.retryable is False
+    assert error.exit_code == 1
     assert fake.runs == 1
     assert clock.sleeps == []
     assert_metrics(llm, clock, errors=1)
