@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from obra_llm._version import __version__ as __version__
 from obra_llm.errors import (
     AuthenticationError,
     ConfigError,
@@ -28,12 +29,10 @@ from obra_llm.errors import (
 from obra_llm.protocol import GenerateOptions, LLMPlugin, MetricsSnapshot, ModelInfo
 
 if TYPE_CHECKING:
-    from obra_llm.config.load import load_config
     from obra_llm.config.secret import Secret
-    from obra_llm.registry import REGISTRY, create_llm
+    from obra_llm.registry import REGISTRY, create_llm, load_config
     from obra_llm.retry import RetryManager, RetryPolicy, create_retry_manager_from_config
 
-__version__ = "0.1.0"
 
 __all__ = [
     "REGISTRY",
@@ -62,7 +61,7 @@ __all__ = [
 _LAZY = {
     "REGISTRY": "obra_llm.registry",
     "create_llm": "obra_llm.registry",
-    "load_config": "obra_llm.config.load",
+    "load_config": "obra_llm.registry",
     "Secret": "obra_llm.config.secret",
     "RetryManager": "obra_llm.retry",
     "RetryPolicy": "obra_llm.retry",

@@ -18,10 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from obra_llm.config.load import load_config
 from obra_llm.errors import ConfigError, LLMException
-from obra_llm.protocol import GenerateOptions, LLMPlugin
-from obra_llm.registry import REGISTRY, configured_type, create_llm, lookup
+from obra_llm.protocol import GenerateOptions, LLMPlugin, SupportsClose, SupportsDiagnosis, provider_class
+from obra_llm.registry import REGISTRY, configured_type, create_llm, load_config, lookup
 
 __all__ = ["main"]
 
@@ -86,7 +85,8 @@ def _providers(args: argparse.Namespace) -> int:
     config = _config(args)
     configured = configured_type(config)
     for name, provider in REGISTRY.items():
-        kind = getattr(provider, "transport_kind", "?")
+        declared = provider_class(provider)
+        kind = declared.kind if declared is not None else "?"
         status = ""
         if name == configured:
             status = "configured, " + ("available" if _available(config) else "NOT available (run `obra-llm check`)")
@@ -219,10 +219,8 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _availability_problem(llm: LLMPlugin) -> str | None:
-    explain = getattr(llm, "availability_problem", None)
-    if callable(explain):
-        problem = explain()
-        return str(problem) if problem else None
+    if isinstance(llm, SupportsDiagnosis):
+        return llm.availability_problem()
     return None if llm.is_available() else "is_available() returned False"
 
 
@@ -238,9 +236,8 @@ def _available(config: Mapping[str, Any]) -> bool:
 
 
 def _close(llm: LLMPlugin) -> None:
-    close = getattr(llm, "close", None)
-    if callable(close):
-        close()
+    if isinstance(llm, SupportsClose):
+        llm.close()
 
 
 def _argument_or_stdin(value: str) -> str:

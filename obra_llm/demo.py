@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
-from obra_llm.protocol import LLMPlugin
+from obra_llm.protocol import LLMPlugin, SupportsClose
 from obra_llm.registry import REGISTRY, create_llm, lookup
 from obra_llm.transports.process import ProcessRunner
 
@@ -108,9 +108,8 @@ def replayed_provider(root: Path, provider: str) -> Iterator[tuple[LLMPlugin, Ma
         try:
             yield llm, cassette.get_metadata("provenance", {})
         finally:
-            close = getattr(llm, "close", None)
-            if callable(close):
-                close()
+            if isinstance(llm, SupportsClose):
+                llm.close()
 
 
 def _ask(provider: str, transport: str, llm: LLMPlugin, provenance: Mapping[str, Any]) -> DemoRow:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from obra_llm.errors import ConfigError
 from obra_llm.protocol import GenerateOptions
 
-__all__ = ["ALL_OPTIONS", "validate_options"]
+if TYPE_CHECKING:
+    from obra_llm.config.settings import CommonSettings
+
+__all__ = ["ALL_OPTIONS", "Call", "resolve_call", "validate_options"]
 
 ALL_OPTIONS: frozenset[str] = frozenset(GenerateOptions.__annotations__)
 
@@ -67,3 +70,33 @@ def _check(name: str, value: Any, temperature_range: tuple[float, float], max_st
         if max_stop is not None and len(value) > max_stop:
             return f"stop has {len(value)} sequences; at most {max_stop} are allowed"
     return None
+
+
+class Call(NamedTuple):
+    """One call's effective options: the settings, with the per-call options laid over them.
+
+    Built once per call by ``resolve_call``, before any translation, so a provider only maps
+    these names to its wire (a ``NamedTuple``: one is built for every call).
+    """
+
+    system: str | None
+    temperature: float | None
+    max_tokens: int | None
+    stop: tuple[str, ...] | None
+    seed: int | None
+    timeout: float
+
+
+def resolve_call(settings: CommonSettings, options: GenerateOptions) -> Call:
+    """The ``Call`` for ``options`` (already validated) over ``settings``: a call's value wins."""
+    if not options:
+        return Call(settings.system, settings.temperature, settings.max_tokens, None, None, settings.timeout)
+    stop = options.get("stop")
+    return Call(
+        system=options.get("system", settings.system),
+        temperature=options.get("temperature", settings.temperature),
+        max_tokens=options.get("max_tokens", settings.max_tokens),
+        stop=tuple(stop) if stop is not None else None,
+        seed=options.get("seed"),
+        timeout=options.get("timeout", settings.timeout),
+    )

@@ -9,9 +9,25 @@ precise ``ModelInfo`` and ``MetricsSnapshot`` TypedDicts, which are still plain 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal, NotRequired, Protocol, TypedDict, Unpack, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, Protocol, TypedDict, Unpack, runtime_checkable
 
-__all__ = ["GenerateOptions", "LLMPlugin", "MetricsSnapshot", "ModelInfo"]
+if TYPE_CHECKING:
+    from obra_llm.config.settings import CommonSettings
+
+__all__ = [
+    "GenerateOptions",
+    "LLMPlugin",
+    "MetricsSnapshot",
+    "ModelInfo",
+    "ProviderClass",
+    "ProviderKind",
+    "SupportsClose",
+    "SupportsDiagnosis",
+    "provider_class",
+]
+
+#: How a provider reaches its model: over HTTP, or by running a CLI.
+ProviderKind = Literal["http", "cli"]
 
 
 class GenerateOptions(TypedDict, total=False):
@@ -86,4 +102,54 @@ class LLMPlugin(Protocol):
     @property
     def metrics(self) -> Mapping[str, Any]:
         """Counters since initialize: calls, total_tokens, total_latency_ms, errors, timeouts."""
+        ...
+
+
+# -- the optional surface: what obra_llm's own providers add, declared so callers need no getattr --
+
+
+@runtime_checkable
+class ProviderClass(Protocol):
+    """A provider *class* that declares its settings and kind (every obra_llm provider does).
+
+    ``isinstance(cls, ProviderClass)`` tells the registry and the CLI whether a class
+    validates its own config (``settings_type``) and how it runs (``kind``); a foreign
+    ``LLMPlugin`` without them is still welcome, it just gets no up-front validation.
+    """
+
+    @property
+    def settings_type(self) -> type[CommonSettings]:
+        """The attrs settings class its ``initialize`` validates the config into."""
+        ...
+
+    @property
+    def kind(self) -> ProviderKind:
+        """``http`` or ``cli``; ``get_model_info()["type"]`` says the same."""
+        ...
+
+
+def provider_class(cls: object) -> ProviderClass | None:
+    """``cls`` as a ``ProviderClass`` when it declares settings and kind, else ``None`` (a foreign plugin).
+
+    A function rather than a bare ``isinstance`` at each caller: mypy cannot narrow a
+    ``type[LLMPlugin]`` to a class-level protocol, but it can narrow an ``object``.
+    """
+    return cls if isinstance(cls, ProviderClass) else None
+
+
+@runtime_checkable
+class SupportsDiagnosis(Protocol):
+    """A provider that can say *why* it is not available, with the fix."""
+
+    def availability_problem(self) -> str | None:
+        """What stops calls from succeeding now, or ``None`` when they can."""
+        ...
+
+
+@runtime_checkable
+class SupportsClose(Protocol):
+    """A provider holding resources (a connection pool) that ``close()`` releases."""
+
+    def close(self) -> None:
+        """Release what the provider holds; ``initialize`` makes it usable again."""
         ...

@@ -14,8 +14,9 @@ from typing import Any
 
 from obra_llm.config.convert import parse_settings
 from obra_llm.config.expand import expand_env
+from obra_llm.config.load import read_llm_section
 from obra_llm.errors import ConfigError, PluginNotFoundError
-from obra_llm.protocol import LLMPlugin
+from obra_llm.protocol import LLMPlugin, provider_class
 from obra_llm.providers.anthropic import AnthropicLLM
 from obra_llm.providers.codex import CodexCLI
 from obra_llm.providers.cohere import CohereLLM
@@ -24,7 +25,7 @@ from obra_llm.providers.mistral import MistralLLM
 from obra_llm.providers.ollama import OllamaLLM
 from obra_llm.providers.openai import OpenAILLM
 
-__all__ = ["DEFAULT_TYPE", "REGISTRY", "configured_type", "create_llm", "lookup", "validate_config"]
+__all__ = ["DEFAULT_TYPE", "REGISTRY", "configured_type", "create_llm", "load_config", "lookup", "validate_config"]
 
 #: The type used when a config names none: the orchestrator's original local Ollama/Qwen.
 DEFAULT_TYPE = "ollama"
@@ -61,7 +62,7 @@ def create_llm(config: Mapping[str, Any], *, registry: Mapping[str, type[LLMPlug
     """
     settings = _as_dict(config)
     provider = lookup(configured_type(settings), registry)
-    if getattr(provider, "settings_type", None) is None and "api_url" in settings:
+    if provider_class(provider) is None and "api_url" in settings:
         settings.setdefault("endpoint", settings["api_url"])
     llm = provider()
     llm.initialize(settings)
@@ -78,9 +79,28 @@ def validate_config(
 ) -> None:
     """Check ``config`` against its provider's settings without constructing anything."""
     llm_type = configured_type(config, environ=environ)
-    settings_type = getattr(lookup(llm_type, registry), "settings_type", None)
-    if settings_type is not None:
-        parse_settings(settings_type, config, provider=llm_type, environ=environ, source=source, root=root)
+    declared = provider_class(lookup(llm_type, registry))
+    if declared is not None:
+        parse_settings(declared.settings_type, config, provider=llm_type, environ=environ, source=source, root=root)
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    registry: Mapping[str, type[LLMPlugin]] = REGISTRY,
+) -> dict[str, Any]:
+    """Return the ``llm`` section of the YAML file at ``path``, validated.
+
+    A file without an ``llm`` key is taken to be the section itself. Validation uses the
+    settings class of the provider named by ``type`` (default ``ollama``) and reports every
+    problem at once, naming the file: unknown keys, wrong types, values out of range and
+    unset ``${VAR}`` references. The section is returned as written: references are
+    expanded once, when the provider is initialized, so secrets are not copied into it.
+    """
+    loaded = read_llm_section(path)
+    validate_config(loaded.section, source=loaded.source, root=loaded.root, environ=environ, registry=registry)
+    return loaded.section
 
 
 def configured_type(config: Mapping[str, Any], *, environ: Mapping[str, str] | None = None) -> str:

@@ -3,12 +3,13 @@
 from obra_llm.config.constraints import at_least, between, greater_than, one_of
 from obra_llm.config.convert import converter, parse_settings, settings_keys
 from obra_llm.config.expand import expand_env
-from obra_llm.config.load import load_config
+from obra_llm.config.load import LlmSection, read_llm_section
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings, RetrySettings
 
 __all__ = [
     "CommonSettings",
+    "LlmSection",
     "RetrySettings",
     "Secret",
     "at_least",
@@ -16,7 +17,7 @@ __all__ = [
     "converter",
     "expand_env",
     "greater_than",
-    "load_config",
+    "read_llm_section",
     "one_of",
     "parse_settings",
     "settings_keys",

@@ -1,29 +1,32 @@
-"""``load_config``: read an orchestrator-style YAML file and return its validated ``llm`` block."""
+"""``read_llm_section``: read an orchestrator-style YAML file and return its ``llm`` block.
+
+Validation needs the provider's settings class, which the registry knows: ``obra_llm.load_config``
+(in ``obra_llm.registry``) reads with this function, then validates.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from obra_llm.errors import ConfigError
 
-__all__ = ["load_config"]
+__all__ = ["LlmSection", "read_llm_section"]
 
 
-def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Return the ``llm`` section of the YAML file at ``path``, validated.
+class LlmSection(NamedTuple):
+    """The ``llm`` section of a file, as written, with where it came from for error messages."""
 
-    A file without an ``llm`` key is taken to be the section itself. Validation uses the
-    settings class of the provider named by ``type`` (default ``ollama``) and reports every
-    problem at once, naming the file: unknown keys, wrong types, values out of range and
-    unset ``${VAR}`` references. The section is returned as written: references are
-    expanded once, when the provider is initialized, so secrets are not copied into it.
-    """
+    section: dict[str, Any]
+    source: str
+    root: str
+
+
+def read_llm_section(path: str | os.PathLike[str]) -> LlmSection:
+    """The ``llm`` section of the YAML file at ``path`` (a file without an ``llm`` key is the section)."""
     import yaml  # deferred: keeps `import obra_llm` light
-
-    from obra_llm.registry import validate_config
 
     where = os.fspath(path)
     try:
@@ -43,5 +46,4 @@ def load_config(path: str | os.PathLike[str], *, environ: Mapping[str, str] | No
     if not isinstance(section, Mapping):
         msg = f"the 'llm' section of {where} must be a mapping, not {type(section).__name__}"
         raise ConfigError(msg)
-    validate_config(section, source=where, root="$.llm" if "llm" in document else "$", environ=environ)
-    return dict(section)
+    return LlmSection(dict(section), where, "$.llm" if "llm" in document else "$")

@@ -22,7 +22,7 @@ import time
 import tomllib
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal, Unpack
+from typing import Any, ClassVar, Unpack
 
 import attrs
 
@@ -42,7 +42,7 @@ from obra_llm.errors import (
 )
 from obra_llm.metrics import Metrics
 from obra_llm.options import validate_options
-from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo
+from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo, ProviderKind
 from obra_llm.retry import RetryPolicy
 from obra_llm.tokens import estimate_tokens
 from obra_llm.transports.process import ProcessExit, ProcessRunner, ProcessTimeoutError, RunItems, SubprocessRunner
@@ -114,7 +114,7 @@ class CodexCLI:
     """The ``openai-codex`` provider: one ``codex exec --json`` run per attempt, prompt on stdin."""
 
     settings_type: ClassVar[type[CodexSettings]] = CodexSettings
-    transport_kind: ClassVar[Literal["http", "cli"]] = "cli"
+    kind: ClassVar[ProviderKind] = "cli"
 
     def __init__(
         self,
@@ -226,7 +226,7 @@ class CodexCLI:
         return {
             "provider": _PROVIDER,
             "model_name": settings.model,
-            "type": "cli",
+            "type": self.kind,
             "execution_mode": "subprocess",
             "context_length": None,
             "version": self._version or "unknown",

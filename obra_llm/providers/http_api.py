@@ -18,7 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import Any, ClassVar, Generic, Literal, NamedTuple, Protocol, Self, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Generic, NamedTuple, Protocol, Self, TypedDict, TypeVar, Unpack
 
 import attrs
 import httpx
@@ -29,7 +29,7 @@ from obra_llm.config.convert import parse_settings
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import ConfigError, LLMConnectionException, LLMException
 from obra_llm.metrics import Metrics
-from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo
+from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo, ProviderKind
 from obra_llm.retry import RetryPolicy
 from obra_llm.transports.endpoint import HttpEndpoint
 
@@ -173,7 +173,7 @@ class HttpLLM(Generic[S]):
 
     #: The settings class, for the registry and docs; the same as the wire's ``settings_type``.
     settings_type: ClassVar[type[CommonSettings]]
-    transport_kind: ClassVar[Literal["http", "cli"]] = "http"
+    kind: ClassVar[ProviderKind] = "http"
 
     def __init__(self, wire: HttpWire[S], **seams: Unpack[Seams]) -> None:
         self._wire = wire
@@ -284,7 +284,7 @@ class HttpLLM(Generic[S]):
         info: ModelInfo = {
             "provider": self._wire.provider,
             "model_name": state.settings.model,
-            "type": "http",
+            "type": self.kind,
             "execution_mode": "http",
             "context_length": facts.context_length,
             "endpoint": state.endpoint.target,

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from obra_llm import __version__
+from obra_llm._version import __version__
 from obra_llm.errors import LLMException, LLMResponseException
 from obra_llm.transports.http import (
     attempt_timeout,

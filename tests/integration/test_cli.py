@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from obra_llm.protocol import provider_class
 from obra_llm.registry import REGISTRY
 from tests.support.ollama_wire import Answer, OllamaWireServer
 
@@ -62,7 +63,7 @@ def test_providers_lists_every_type_with_its_transport(tmp_path: Path) -> None:
     done = obra_llm("--config", str(write_config(tmp_path, refused_url())), "providers")
     assert done.returncode == 0, done.stderr
     listed = {line.split()[0]: line.split()[1] for line in done.stdout.splitlines()}
-    assert listed == {name: getattr(cls, "transport_kind", "?") for name, cls in REGISTRY.items()}
+    assert listed == {name: (declared.kind if (declared := provider_class(cls)) else "?") for name, cls in REGISTRY.items()}
     assert "configured, NOT available" in done.stdout
 
 

@@ -105,6 +105,26 @@ SAMPLES = {
         def call(plugin: obra_llm.LLMPlugin) -> str:
             return plugin.generate("hi", top_k=3)
     """,
+    "use_optional_surface.py": """
+        from __future__ import annotations
+
+        from obra_llm.protocol import ProviderClass, SupportsClose, SupportsDiagnosis
+        from obra_llm.providers.codex import CodexCLI
+        from obra_llm.providers.ollama import OllamaLLM
+
+        classes: list[ProviderClass] = [OllamaLLM, CodexCLI]
+        closable: SupportsClose = OllamaLLM()
+        diagnosed: list[SupportsDiagnosis] = [OllamaLLM(), CodexCLI()]
+    """,
+    "use_optional_missing.py": """
+        from __future__ import annotations
+
+        from obra_llm.protocol import ProviderClass, SupportsDiagnosis
+        from orchestrator_llm import OrchestratorLLM
+
+        declared: ProviderClass = OrchestratorLLM
+        diagnosed: SupportsDiagnosis = OrchestratorLLM()
+    """,
     "use_registry_union.py": """
         from __future__ import annotations
 
@@ -258,3 +278,13 @@ def test_runtime_isinstance_rejects_a_class_missing_a_method() -> None:
 
 def test_runtime_isinstance_accepts_ollama() -> None:
     assert isinstance(OllamaLLM(), LLMPlugin)
+
+
+def test_obra_providers_declare_the_optional_surface(mypy_run: MypyRun) -> None:
+    assert mypy_run.lines_for("use_optional_surface.py") == []
+
+
+def test_a_foreign_plugin_does_not_pass_for_the_optional_surface(mypy_run: MypyRun) -> None:
+    errors = mypy_run.errors_for("use_optional_missing.py")
+    assert len(errors) == 2
+    assert all("[assignment]" in error for error in errors)

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from obra_llm.errors import ConfigError
-from obra_llm.options import ALL_OPTIONS, validate_options
+from obra_llm.config.settings import CommonSettings
+from obra_llm.options import ALL_OPTIONS, Call, resolve_call, validate_options
 
 
 def test_all_options_are_the_generate_options_keys() -> None:
@@ -94,3 +95,23 @@ def test_max_stop_limit() -> None:
     with pytest.raises(ConfigError) as caught:
         validate_options({"stop": ["a", "b", "c"]}, provider="openai", max_stop=2)
     assert caught.value.problems == ("stop has 3 sequences; at most 2 are allowed",)
+
+
+
+# -- resolve_call: settings and per-call options merged once ----------------------------------
+
+SETTINGS = CommonSettings(model="m", system="be strict", temperature=0.3, max_tokens=200, timeout=30.0)
+
+
+def test_no_options_is_the_settings() -> None:
+    assert resolve_call(SETTINGS, {}) == Call("be strict", 0.3, 200, None, None, 30.0)
+
+
+def test_a_call_value_wins_over_the_setting() -> None:
+    call = resolve_call(SETTINGS, {"system": "be kind", "temperature": 0.0, "max_tokens": 5, "timeout": 2.5})
+    assert call == Call("be kind", 0.0, 5, None, None, 2.5)
+
+
+def test_stop_becomes_a_tuple_and_seed_passes() -> None:
+    call = resolve_call(SETTINGS, {"stop": ["END", "\n\n"], "seed": 7})
+    assert (call.stop, call.seed, call.system) == (("END", "\n\n"), 7, "be strict")
