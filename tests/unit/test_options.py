@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from obra_llm.errors import ConfigError
 from obra_llm.config.settings import CommonSettings
+from obra_llm.errors import ConfigError
 from obra_llm.options import ALL_OPTIONS, Call, resolve_call, validate_options
 
 
