@@ -66,7 +66,8 @@ class Answer:
     """A normal answer: ``pieces`` streamed one chunk each (joined when not streaming).
 
     ``completion_tokens`` is ``candidatesTokenCount``; ``thoughts_tokens`` and ``thought``
-    add a thinking model's ``thoughtsTokenCount`` and a ``"thought": true`` part.
+    add a thinking model's ``thoughtsTokenCount`` and a ``"thought": true`` part. An empty
+    ``finish_reason`` streams no ``finishReason`` at all: a stream cut short (the body ends cleanly).
     """
 
     pieces: Sequence[str]
@@ -304,7 +305,7 @@ class GeminiWireServer(WireServer):
                 parts.insert(0, {"text": answer.thought, "thought": True})
             candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
             last = index == len(pieces) - 1
-            if last and isinstance(reply, Answer):
+            if last and isinstance(reply, Answer) and answer.finish_reason:
                 candidate["finishReason"] = answer.finish_reason
             written = answer.completion_tokens * (index + 1) // len(pieces)
             chunks.append(
