@@ -8,7 +8,7 @@ transport replayed: HTTP through the provider's cassette, CLIs through their tra
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,38 +17,34 @@ import attrs
 
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import LLMPlugin, SupportsClose
-from obra_llm.registry import REGISTRY, create_llm, lookup
-from obra_llm.transports.process import ProcessRunner
+from obra_llm.providers.cli_base import CliLLM
+from obra_llm.registry import REGISTRY, create_llm
 
 __all__ = ["DEMO_CONFIGS", "RECORDING_FOLDERS", "DemoRow", "demo_recording", "replayed_provider", "run_demo"]
 
 _DEMO_KEY = "test-key-not-a-secret"
 #: Registry aliases that share another type's recordings (and documentation page).
 RECORDING_FOLDERS: Mapping[str, str] = {"openai-api": "openai"}
+
+
+def _cli_providers() -> dict[str, type[CliLLM[Any]]]:
+    """The registered CLI providers: each declares its replay folder and demo config."""
+    return {name: cls for name, cls in REGISTRY.items() if issubclass(cls, CliLLM)}
+
+
 #: The configuration each provider's demo recording was made with (the recording tests use these).
-#: The Codex CLI was recorded against a local Responses stub registered in its config.toml as
-#: model provider ``stub``; selecting it here keeps replay independent of the user's login.
 #: API keys are dummies: replay sends nothing anywhere, and the cassettes hold no header.
+#: CLI providers declare theirs (``CliIdentity.demo_config``).
 DEMO_CONFIGS: Mapping[str, Mapping[str, Any]] = {
     "ollama": {"type": "ollama", "model": "qwen2.5-coder:32b"},
-    "openai-codex": {"type": "openai-codex", "model": "gpt-5-codex", "config_overrides": {"model_provider": "stub"}},
     "anthropic": {"type": "anthropic", "model": "claude-sonnet-4-5", "api_key": _DEMO_KEY},
     "openai": {"type": "openai", "model": "gpt-4o-mini", "api_key": _DEMO_KEY},
     "openai-api": {"type": "openai-api", "model": "gpt-4o-mini", "api_key": _DEMO_KEY},
     "mistral": {"type": "mistral", "model": "mistral-small-latest", "api_key": _DEMO_KEY},
     "gemini": {"type": "gemini", "model": "gemini-2.5-flash", "api_key": _DEMO_KEY},
     "cohere": {"type": "cohere", "model": "command-a-03-2025", "api_key": _DEMO_KEY},
+    **{name: cls.identity.demo_config for name, cls in _cli_providers().items()},
 }
-
-
-def _codex(runner: ProcessRunner) -> LLMPlugin:
-    from obra_llm.providers.codex import CodexCLI
-
-    return CodexCLI(runner=runner, which=lambda name: name)
-
-
-#: CLI providers: the transcript folder, and how to build the provider around a replaying runner.
-_CLI_REPLAY: Mapping[str, tuple[str, Callable[[ProcessRunner], LLMPlugin]]] = {"openai-codex": ("codex", _codex)}
 
 
 @attrs.frozen
@@ -65,8 +61,9 @@ class DemoRow:
 
 def demo_recording(root: Path, provider: str) -> Path:
     """Where ``provider``'s demo recording lives under the recordings ``root``."""
-    if provider in _CLI_REPLAY:
-        return root / "cli" / _CLI_REPLAY[provider][0] / "demo.json"
+    cli = _cli_providers().get(provider)
+    if cli is not None:
+        return root / "cli" / cli.identity.replay_folder / "demo.json"
     return root / "http" / RECORDING_FOLDERS.get(provider, provider) / "demo.yaml"
 
 
@@ -78,7 +75,7 @@ def run_demo(root: Path) -> list[DemoRow]:
             continue  # an alias: its recordings are its target's
         if demo_recording(root, provider).exists() and provider in DEMO_CONFIGS:
             with replayed_provider(root, provider) as (llm, provenance):
-                rows.append(_ask(provider, "cli" if provider in _CLI_REPLAY else "http", llm, provenance))
+                rows.append(_ask(provider, "cli" if provider in _cli_providers() else "http", llm, provenance))
     return rows
 
 
@@ -90,16 +87,15 @@ def replayed_provider(root: Path, provider: str) -> Iterator[tuple[LLMPlugin, Ma
     afterwards. Inside the block, calls other than the recorded quality check fail loudly.
     """
     path = demo_recording(root, provider)
-    if provider in _CLI_REPLAY:
+    cli = _cli_providers().get(provider)
+    if cli is not None:
         from obra_llm.recording.transcripts import Transcript, TranscriptReplayer
 
         transcript = Transcript.load(path)
-        llm = _CLI_REPLAY[provider][1](TranscriptReplayer([transcript]))
-        if type(llm) is not lookup(provider):
-            msg = f"the demo builds {type(llm).__name__} for {provider!r}, but the registry has {lookup(provider).__name__}"
-            raise TypeError(msg)
-        llm.initialize(dict(DEMO_CONFIGS[provider]))
-        yield llm, attrs.asdict(transcript.provenance)
+        # The binary is "found" under its own name: replay runs nothing.
+        with cli(runner=TranscriptReplayer([transcript]), which=lambda name: name) as replayed:
+            replayed.initialize(dict(DEMO_CONFIGS[provider]))
+            yield replayed, attrs.asdict(transcript.provenance)
         return
     from obra_llm.recording.cassettes import use_cassette
 

@@ -4,13 +4,15 @@ A transcript is one JSON file per run: the normalized argv (the binary reduced t
 temporary paths to ``<TMP>``), stdin, stdout lines with their time since the start, the
 stderr tail, the exit code or signal, the duration, whether the run timed out, and its
 provenance (what produced it, which CLI version, when). Normalization also replaces
-loopback ports and codex thread ids, so a fresh run compares equal to the committed one.
+loopback ports, and whatever each tool's ``rules`` declare (``CliIdentity.transcript_rules``:
+ids a tool makes up per run), so a fresh run compares equal to the committed one.
 Nothing of the environment is stored: no API key can end up in a transcript.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import re
@@ -32,6 +34,7 @@ __all__ = [
     "Transcript",
     "TranscriptRecorder",
     "TranscriptReplayer",
+    "Rules",
     "UnrecordedRunError",
     "normalize_text",
     "transcript_runner",
@@ -39,11 +42,10 @@ __all__ = [
 
 FORMAT = "obra-llm-cli-transcript/1"
 
-_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-_TEXT_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(127\.0\.0\.1|localhost):\d+"), r"\1:<PORT>"),
-    (re.compile(rf'("thread_id":\s*")({_UUID})(")'), r"\1<THREAD_ID>\3"),
-)
+_PORT = (re.compile(r"(127\.0\.0\.1|localhost):\d+"), r"\1:<PORT>")
+
+#: A tool's own normalization rules: ``(regex, replacement)`` pairs, applied after the shared ones.
+Rules = Sequence[tuple[str, str]]
 
 
 def _temp_rule() -> tuple[re.Pattern[str], str]:
@@ -52,15 +54,22 @@ def _temp_rule() -> tuple[re.Pattern[str], str]:
     return re.compile(rf"(?:{alternatives})/[^\s'\"=,)]*"), "<TMP>"
 
 
-def normalize_text(text: str, substitutions: Mapping[str, str] | None = None) -> str:
-    """``text`` with run-specific parts replaced: given literals first, then temp paths, ports, thread ids."""
+def normalize_text(text: str, substitutions: Mapping[str, str] | None = None, rules: Rules = ()) -> str:
+    """``text`` with run-specific parts replaced: given literals first, then temp paths, ports, the tool's rules."""
     for literal, placeholder in (substitutions or {}).items():
         text = text.replace(literal, placeholder)
-    pattern, placeholder = _temp_rule()
-    text = pattern.sub(placeholder, text)
-    for rule, replacement in _TEXT_RULES:
-        text = rule.sub(replacement, text)
+    for pattern, replacement in (_temp_rule(), _PORT, *_compiled(rules)):
+        text = pattern.sub(replacement, text)
     return text
+
+
+@functools.cache
+def _compiled_rule(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _compiled(rules: Rules) -> list[tuple[re.Pattern[str], str]]:
+    return [(_compiled_rule(pattern), replacement) for pattern, replacement in rules]
 
 
 def _normalize_argv(argv: Sequence[str], substitutions: Mapping[str, str] | None) -> list[str]:
@@ -71,7 +80,7 @@ def _normalize_argv(argv: Sequence[str], substitutions: Mapping[str, str] | None
 
 @attrs.frozen
 class Provenance:
-    """What produced a transcript: e.g. ``real codex-cli 0.169.0 + local Responses stub``."""
+    """What produced a transcript: e.g. ``real <tool> <version> + local <API> stub``."""
 
     source: str
     tool_version: str | None
@@ -145,8 +154,8 @@ class UnrecordedRunError(LookupError):
 class TranscriptRecorder:
     """Wraps a real runner, passes every run through, and keeps a normalized ``Transcript`` of it.
 
-    ``on_record`` is called with each finished transcript (e.g. to save it); ``transcripts``
-    keeps them all, in order.
+    ``rules`` are the tool's own normalization rules; ``on_record`` is called with each
+    finished transcript (e.g. to save it); ``transcripts`` keeps them all, in order.
     """
 
     def __init__(
@@ -156,12 +165,14 @@ class TranscriptRecorder:
         source: str,
         tool_version: str | None = None,
         substitutions: Mapping[str, str] | None = None,
+        rules: Rules = (),
         on_record: Callable[[Transcript], None] | None = None,
     ) -> None:
         self._inner = inner
         self._source = source
         self._tool_version = tool_version
         self._substitutions = dict(substitutions or {})
+        self._rules = tuple(rules)
         self._on_record = on_record
         self.transcripts: list[Transcript] = []
 
@@ -182,7 +193,7 @@ class TranscriptRecorder:
             raise
 
     def _normalize(self, text: str) -> str:
-        return normalize_text(text, self._substitutions)
+        return normalize_text(text, self._substitutions, self._rules)
 
     def _keep(
         self,
@@ -274,7 +285,7 @@ class TranscriptReplayer:
         recorded = "; ".join(f"{list(t.argv)} stdin={t.stdin[:80]!r}" for t in self._transcripts) or "none"
         return (
             f"no transcript records the run {asked} with stdin {shown_stdin[:200]!r}. Recorded runs: {recorded}. "
-            "Re-record with OBRA_LLM_RECORD_MODE=all (see docs/providers/codex.md)"
+            "Re-record with OBRA_LLM_RECORD_MODE=all (see docs/recording.md)"
         )
 
 
@@ -300,6 +311,7 @@ def transcript_runner(
     mode: str | None = None,
     environ: Mapping[str, str] | None = None,
     substitutions: Mapping[str, str] | None = None,
+    rules: Rules = (),
 ) -> ProcessRunner:
     """The runner for one transcript file under the shared record mode.
 
@@ -314,6 +326,7 @@ def transcript_runner(
         source=source,
         tool_version=tool_version,
         substitutions=substitutions,
+        rules=rules,
         on_record=lambda transcript: transcript.save(target),
     )
     exists = target.exists()

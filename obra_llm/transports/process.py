@@ -21,10 +21,10 @@ from typing import IO, Any, Protocol
 
 import attrs
 
-from obra_llm.errors import LLMConnectionException, LLMTimeoutException
+from obra_llm.errors import ConfigError, LLMConnectionException, LLMResponseException, LLMTimeoutException
 from obra_llm.transports.framing import iter_lines
 
-__all__ = ["ProcessExit", "ProcessRunner", "ProcessTimeoutError", "RunItems", "SubprocessRunner"]
+__all__ = ["ProcessExit", "ProcessRunner", "ProcessTimeoutError", "RunItems", "SubprocessRunner", "encode_stdin"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,12 +99,16 @@ class SubprocessRunner:
         return f"{type(self).__name__}(kill_grace={self._kill_grace!r})"
 
     def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
-        """See ``ProcessRunner.run``. The process is started when iteration starts."""
+        """See ``ProcessRunner.run``. The process is started when iteration starts.
+
+        Text that cannot be encoded raises ``ConfigError`` before anything starts; a prompt
+        the process did not take in whole fails a run that would otherwise look successful.
+        """
+        data = encode_stdin(stdin, what=f"the stdin of {_name(argv)}")
         started = time.monotonic()
         process = _start(argv, cwd=cwd, env=self._env)
         stderr = _StderrTail(process)
-        feeder = threading.Thread(target=_feed_stdin, args=(process, stdin), name="obra-llm-stdin", daemon=True)
-        feeder.start()
+        feeder = _StdinFeeder(process, data)
         deadline = started + timeout
         chunks = _read_stdout(process, deadline)
         finished = False
@@ -129,6 +133,13 @@ class SubprocessRunner:
             stderr.join()
             feeder.join(self._kill_grace)
         code = process.returncode
+        if feeder.failure is not None:
+            if code != 0:
+                # The run failed anyway; its own account (exit status, error events) says more.
+                logger.warning("%s: %s", _name(argv), feeder.failure)
+            else:
+                msg = f"{_name(argv)} exited with code 0, but {feeder.failure}: its answer is not to the whole prompt"
+                raise LLMResponseException(msg, retryable=False)
         yield ProcessExit(
             exit_code=code if code >= 0 else None,
             signal=-code if code < 0 else None,
@@ -173,17 +184,47 @@ def _start(argv: Sequence[str], *, cwd: str | None, env: Mapping[str, str] | Non
         raise LLMConnectionException(msg) from error
 
 
-def _feed_stdin(process: subprocess.Popen[bytes], text: str) -> None:
-    """Write the prompt and close stdin (a thread: a big prompt must not block the stdout reader)."""
-    pipe = process.stdin
-    if pipe is None:
-        return
+def encode_stdin(text: str, *, what: str) -> bytes:
+    """``text`` as UTF-8, or a ``ConfigError`` saying where it cannot be encoded (a lone surrogate)."""
     try:
-        pipe.write(text.encode())
-    except (BrokenPipeError, OSError):
-        logger.debug("process %d closed its stdin before reading the whole prompt", process.pid)
-    finally:
-        _close(pipe)
+        return text.encode()
+    except UnicodeEncodeError as error:
+        bad = error.object[error.start : error.end]
+        msg = (
+            f"{what} cannot be encoded as UTF-8: {bad!r} at index {error.start} is a lone surrogate "
+            "(text decoded with errors='surrogateescape', or a split UTF-16 pair); nothing was run. "
+            "Fix the text, or re-encode it with errors='replace'"
+        )
+        raise ConfigError(msg) from None
+
+
+class _StdinFeeder:
+    """Writes the prompt and closes stdin, in a thread (a big prompt must not block the stdout reader).
+
+    ``failure`` says what went wrong, or is ``None``: the runner reports it, never the thread.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], data: bytes) -> None:
+        self._process = process
+        self._data = data
+        self.failure: str | None = None
+        self._thread = threading.Thread(target=self._feed, name="obra-llm-stdin", daemon=True)
+        self._thread.start()
+
+    def _feed(self) -> None:
+        pipe = self._process.stdin
+        if pipe is None:
+            return
+        try:
+            pipe.write(self._data)
+        except Exception as error:  # whatever it is, the runner must hear of it
+            reason = "it closed its stdin" if isinstance(error, BrokenPipeError) else f"writing failed ({error!r})"
+            self.failure = f"{reason} before taking the whole prompt ({len(self._data)} bytes)"
+        finally:
+            _close(pipe)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
 
 
 def _read_stdout(process: subprocess.Popen[bytes], deadline: float) -> Generator[bytes, None, None]:

@@ -46,7 +46,7 @@ def available() -> bool:
 
 def measure_codex(runs: int = 20) -> CodexResult:
     """Median wall time of ``generate()`` and of the bare ``subprocess.run``, alternately."""
-    from obra_llm.providers.codex import CodexCLI, build_argv
+    from obra_llm.providers.codex import CodexCLI, CodexSettings, build_argv
     from tests.support.responses_stub import ResponsesStub
 
     saved = os.environ.get("CODEX_HOME")
@@ -66,7 +66,7 @@ def measure_codex(runs: int = 20) -> CodexResult:
                 for side in ("bare", "provider") if run % 2 == 0 else ("provider", "bare"):
                     if side == "bare":
                         with tempfile.TemporaryDirectory(prefix="obra-codex-") as workdir:
-                            settings = llm.settings_type(model="")
+                            settings = CodexSettings(model="")
                             argv = build_argv(settings, binary=BINARY, sandbox="read-only", workdir=workdir)
                             started = time.perf_counter()
                             done = subprocess.run(

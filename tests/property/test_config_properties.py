@@ -31,6 +31,7 @@ from obra_llm.config.convert import parse_settings, settings_keys
 from obra_llm.config.secret import Secret
 from obra_llm.errors import ConfigError
 from obra_llm.protocol import LLMPlugin
+from obra_llm.providers.cli_base import CliLLM
 from obra_llm.registry import REGISTRY, create_llm, validate_config
 from tests.support.leaks import no_leaks
 
@@ -176,7 +177,7 @@ def _seamed(cls: type[LLMPlugin]) -> type[LLMPlugin]:
     seams: dict[str, Any] = {}
     if open_ended or "environ" in parameters:
         seams["environ"] = KEYS_ENVIRON
-    if "which" in parameters:
+    if "which" in parameters or issubclass(cls, CliLLM):
         seams["which"] = _which
     base_init: Callable[..., None] = cls.__init__
 

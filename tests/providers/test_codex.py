@@ -6,9 +6,12 @@ codex-cli 0.169.0 against the local Responses stub; no codex binary is needed he
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import time
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from obra_llm.protocol import LLMPlugin
 from obra_llm.providers.codex import CodexCLI, CodexSettings, build_argv
 from obra_llm.recording.transcripts import Transcript, TranscriptReplayer, UnrecordedRunError
 from obra_llm.transports.process import ProcessExit, RunItems
+from tests.support.fakes import FakeClock
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "cli" / "codex"
 KEYED = {"OPENAI_API_KEY": "sk-test-not-real", "CODEX_HOME": "/nonexistent"}
@@ -340,7 +344,7 @@ def test_non_json_lines_are_skipped_and_the_last_message_wins() -> None:
 def test_a_run_without_an_answer_is_a_response_error() -> None:
     llm = _codex(CapturingRunner(['{"type":"turn.completed","usage":{}}']), retry_attempts=1)
 
-    with pytest.raises(LLMResponseException, match="without an agent message"):
+    with pytest.raises(LLMResponseException, match="finished without an answer"):
         llm.generate("hi")
 
 
@@ -376,3 +380,90 @@ def test_an_exhausted_quota_is_not_retried() -> None:
 
 def test_estimate_tokens_works_offline() -> None:
     assert _codex(CapturingRunner()).estimate_tokens("hello world") == 2
+
+
+# -- the CLI base: lifecycle, input checks, metrics, secrets ---------------------------------------
+
+
+def test_close_and_the_context_manager_end_the_provider() -> None:
+    runner = CapturingRunner(_OK_LINES)
+    with _codex(runner) as llm:
+        assert llm.generate("hi") == "Hi"
+        assert repr(llm) == "CodexCLI(model='', binary='/opt/codex/bin/codex')"
+
+    with pytest.raises(RuntimeError, match=r"CodexCLI is closed: call initialize\(config\) first"):
+        llm.generate("hi")
+    llm.initialize({"codex_command": "codex"})
+    assert llm.generate("hi") == "Hi"
+
+
+def test_an_unencodable_prompt_fails_before_any_run() -> None:
+    runner = CapturingRunner(_OK_LINES)
+    llm = _codex(runner)
+
+    with pytest.raises(ConfigError, match=r"prompt for openai-codex cannot be encoded as UTF-8: '\\udcff' at index 4"):
+        llm.generate("bad \udcff prompt")
+    with pytest.raises(ConfigError, match="lone surrogate"):
+        llm.generate_stream("\ud800")
+
+    assert runner.calls == []
+
+
+def test_a_failed_login_check_is_counted_as_a_failed_call(transcripts: list[Transcript], tmp_path: Path) -> None:
+    llm = _codex(TranscriptReplayer(transcripts), environ={"CODEX_HOME": str(tmp_path)})
+
+    with pytest.raises(AuthenticationError):
+        llm.generate("anything")
+    with pytest.raises(AuthenticationError):
+        list(llm.generate_stream("anything"))
+
+    assert (llm.metrics["calls"], llm.metrics["errors"], llm.metrics["retries"]) == (2, 2, 0)
+
+
+SECRET = "sk-proj-Secret0123456789abcdefXYZ"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [SECRET, base64.b64encode(f"user:{SECRET}".encode()).decode(), urllib.parse.quote(SECRET, safe="")],
+    ids=["bare", "base64", "url-encoded"],
+)
+def test_a_key_the_cli_prints_is_masked_everywhere(form: str, caplog: pytest.LogCaptureFixture) -> None:
+    lines = (
+        json.dumps({"type": "item.completed", "item": {"type": "error", "message": f"warning about {form}"}}),
+        json.dumps({"type": "turn.failed", "error": {"message": f"unexpected status 400: bad key {form}"}}),
+    )
+    end = ProcessExit(exit_code=1, signal=None, stderr=f"debug: key={form}\n", duration=0.1)
+    llm = _codex(CapturingRunner(lines, end), environ={"OPENAI_API_KEY": SECRET}, retry_attempts=1)
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(LLMResponseException) as caught:
+        llm.generate("hi")
+
+    shown = f"{caught.value} {caught.value!r} {caplog.text}"
+    assert "****" in shown
+    assert SECRET not in shown
+    assert form not in shown
+
+
+def test_availability_runs_within_the_bound_on_the_injected_clock() -> None:
+    clock = FakeClock()
+    timeouts: dict[str, float] = {}
+
+    class SlowVersion:
+        """``--version`` takes 0.85 s of the clock; ``login status`` says not logged in."""
+
+        def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+            timeouts[argv[1]] = timeout
+            if argv[1] == "--version":
+                clock.advance(0.85)
+                yield "codex-cli 0.169.0"
+            yield ProcessExit(exit_code=0 if argv[1] == "--version" else 1, signal=None, stderr="", duration=0.1)
+
+    llm = CodexCLI(runner=SlowVersion(), which=lambda name: name, environ={"CODEX_HOME": "/nonexistent"}, clock=clock)
+    llm.initialize({})
+
+    problem = llm.availability_problem()
+
+    assert problem is not None and "not logged in" in problem
+    # login status got what was left of the 0.9 s on the injected clock (at least 0.1 s).
+    assert timeouts == {"--version": 0.9, "login": pytest.approx(0.1)}

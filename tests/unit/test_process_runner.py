@@ -6,6 +6,7 @@ that nothing of a run survives it. Timeouts are short (0.3-0.5 s) to keep the su
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from obra_llm.errors import LLMConnectionException, LLMResponseException
+from obra_llm.errors import ConfigError, LLMConnectionException, LLMResponseException
 from obra_llm.transports.process import STDERR_TAIL_BYTES, ProcessExit, ProcessTimeoutError, SubprocessRunner
 
 PY = sys.executable
@@ -170,10 +171,29 @@ def test_a_big_prompt_does_not_deadlock_a_child_that_writes_first() -> None:
     assert lines[1] == str(4 * 2**20)
 
 
-def test_a_child_that_never_reads_stdin_still_finishes() -> None:
-    lines, end = _split(SubprocessRunner().run([PY, "-c", "print('ok')"], stdin="p" * (2**20), timeout=10))
+def test_a_child_that_exits_without_reading_its_prompt_fails_saying_so() -> None:
+    run = SubprocessRunner().run([PY, "-c", "print('ok')"], stdin="p" * (2**20), timeout=10)
 
-    assert (lines, end.exit_code) == (["ok"], 0)
+    with pytest.raises(LLMResponseException, match=r"exited with code 0, but it closed its stdin before taking the whole prompt \(1048576 bytes\)") as caught:
+        _split(run)
+    assert caught.value.retryable is False
+
+
+def test_a_child_that_fails_without_reading_its_prompt_reports_its_own_failure(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="obra_llm.transports.process"):
+        lines, end = _split(SubprocessRunner().run([PY, "-c", "import sys; sys.exit(3)"], stdin="p" * (2**20), timeout=10))
+
+    assert (lines, end.exit_code) == ([], 3)
+    assert "closed its stdin before taking the whole prompt" in caplog.text
+
+
+def test_an_unencodable_stdin_fails_before_the_process_starts(tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    run = SubprocessRunner().run([PY, "-c", f"open({str(marker)!r}, 'w')"], stdin="\udcff", timeout=10)
+
+    with pytest.raises(ConfigError, match=r"the stdin of python\S* cannot be encoded as UTF-8: '\\udcff' at index 0"):
+        next(run)
+    assert not marker.exists()
 
 
 def test_invalid_utf8_on_stdout_is_a_response_error() -> None:

@@ -45,11 +45,23 @@ def _drain(items: RunItems) -> list[str | ProcessExit]:
     return list(items)
 
 
-def test_normalization_replaces_volatile_parts() -> None:
-    text = '{"thread_id":"01a215e8-b382-7932-9669-e392b688fb04"} url: http://127.0.0.1:35559/v1 in /tmp/pytest-of-x/home'
+RUN_ID_RULES = ((r'("run_id":")[0-9a-f]{8}(")', r"\1<RUN_ID>\2"),)
 
-    assert normalize_text(text, {"/srv/mine": "<WORK>"}) == '{"thread_id":"<THREAD_ID>"} url: http://127.0.0.1:<PORT>/v1 in <TMP>'
+
+def test_normalization_replaces_volatile_parts() -> None:
+    text = '{"run_id":"01a215e8"} url: http://127.0.0.1:35559/v1 in /tmp/pytest-of-x/home'
+
+    assert normalize_text(text, {"/srv/mine": "<WORK>"}, RUN_ID_RULES) == '{"run_id":"<RUN_ID>"} url: http://127.0.0.1:<PORT>/v1 in <TMP>'
+    assert normalize_text(text) == '{"run_id":"01a215e8"} url: http://127.0.0.1:<PORT>/v1 in <TMP>'
     assert normalize_text("cd /srv/mine/a", {"/srv/mine": "<WORK>"}) == "cd <WORK>/a"
+
+
+def test_the_recorder_applies_the_tools_rules() -> None:
+    recorder = TranscriptRecorder(ScriptedRunner(['{"run_id":"0123abcd"}']), source="unit test", rules=RUN_ID_RULES)
+
+    _drain(recorder.run(ARGV, stdin="p", timeout=5))
+
+    assert [line.line for line in recorder.transcripts[0].stdout] == ['{"run_id":"<RUN_ID>"}']
 
 
 def test_a_recorded_run_round_trips_through_a_file_and_replays(tmp_path: Path) -> None:
