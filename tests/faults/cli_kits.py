@@ -1,0 +1,110 @@
+"""One ``CliFaultKit`` per CLI provider: how its fake CLI speaks, for the shared fault suite.
+
+The fault tests (``test_cli_faults.py``) run small fake CLIs, Python scripts written to
+``tmp_path``, through the real ``SubprocessRunner``. The script's common part (logging each
+run, reading the prompt from stdin) is the suite's; a kit supplies the part in the tool's
+own output format: Python source defining the functions the tests script with, and the
+facts the tests check against (what a 429 and a 401 look like, the usage-error exit code).
+
+Functions a kit's ``events`` source must define (``emit(event)`` writes one JSON line):
+
+- ``begin()``: the events a run prints before any answer (session start);
+- ``piece(text)``: one piece of the answer, as a stream would give it;
+- ``finish(input_tokens, output_tokens)``: the events ending a successful run, with usage;
+- ``fail(message)``: the tool's report of a failed run, then its failure exit;
+- ``junk()``: events of the tool's format that are malformed (no answer can come of them);
+- ``noise()``: one event line of about 1 KB that is no part of the answer;
+- ``cut(text)``: an answer event cut in the middle of its line.
+
+A new CLI provider adds its kit to ``CLI_KITS`` and gets the whole suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from obra_llm.providers.cli_base import CliLLM
+from obra_llm.providers.codex import CodexCLI
+
+__all__ = ["CLI_KITS", "CliFaultKit"]
+
+
+@attrs.frozen(kw_only=True)
+class CliFaultKit:
+    """Everything the shared CLI fault tests need to know about one CLI provider."""
+
+    provider_type: type[CliLLM[Any]]
+    #: The settings key naming the command to run (the fake's path goes there).
+    command_key: str
+    #: The environment that passes the provider's auth pre-check; its secrets must never be shown.
+    environ: Mapping[str, str]
+    #: Python source of the functions listed in the module docstring.
+    events: str
+    #: A failure message the tool prints when its API answered 429, and one for a 401.
+    rate_limited: str
+    unauthorized: str
+    #: Text the ``AuthenticationError`` for ``unauthorized`` must contain (the fix).
+    auth_fix: str
+    #: The exit code ``fail`` ends with, and the one meaning a usage error.
+    failure_exit_code: int = 1
+    usage_exit_code: int = 2
+    #: Whether the answer is kept when the run's closing events (usage) never come.
+    answer_survives_a_missing_finish: bool = True
+
+    @property
+    def name(self) -> str:
+        return self.provider_type.identity.name
+
+    @property
+    def secret(self) -> str:
+        """The key the provider reads from ``environ`` (the fakes print it in the secrets tests)."""
+        return next(self.environ[name] for name in self.provider_type.identity.key_variables if name in self.environ)
+
+
+CODEX = CliFaultKit(
+    provider_type=CodexCLI,
+    command_key="codex_command",
+    environ={"OPENAI_API_KEY": "sk-dummy-for-the-fake-cli-0123456789"},
+    events='''
+def begin():
+    emit({"type": "thread.started", "thread_id": "t-1"})
+    emit({"type": "turn.started"})
+
+
+def piece(text):
+    emit({"type": "item.completed", "item": {"id": "item_0", "type": "agent_message", "text": text}})
+
+
+def finish(input_tokens=11, output_tokens=5):
+    emit({"type": "turn.completed", "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}})
+
+
+def fail(message):
+    begin()
+    emit({"type": "error", "message": message})
+    emit({"type": "turn.failed", "error": {"message": message}})
+    sys.exit(1)
+
+
+def junk():
+    emit({"type": "item.completed", "item": ["not", "an", "item"]})
+    emit({"type": "item.completed", "item": {"type": "agent_message", "text": 42}})
+
+
+def noise():
+    emit({"type": "item.completed", "item": {"id": "r", "type": "reasoning", "text": "r" * 1000}})
+
+
+def cut(text):
+    sys.stdout.write(json.dumps({"type": "item.completed", "item": {"type": "agent_message", "text": text}})[:-10])
+''',
+    rate_limited="exceeded retry limit, last status: 429 Too Many Requests",
+    unauthorized="unexpected status 401 Unauthorized: Incorrect API key provided., url: http://127.0.0.1:9/v1/responses",
+    auth_fix="codex login",
+)
+
+#: Every CLI provider's kit: the fault suite runs each test once per kit.
+CLI_KITS: tuple[CliFaultKit, ...] = (CODEX,)
