@@ -59,9 +59,9 @@ class CliFaultKit:
         return self.provider_type.identity.name
 
     @property
-    def secret(self) -> str:
-        """The key the provider reads from ``environ`` (the fakes print it in the secrets tests)."""
-        return next(self.environ[name] for name in self.provider_type.identity.key_variables if name in self.environ)
+    def secret(self) -> str | None:
+        """The key the provider reads from ``environ`` (the fakes print it in the secrets tests); ``None``: keyless."""
+        return next((self.environ[name] for name in self.provider_type.identity.key_variables if name in self.environ), None)
 
 
 CODEX = CliFaultKit(
