@@ -7,16 +7,13 @@ and the real console script.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from obra_llm.demo import RECORDING_FOLDERS, run_demo
 from obra_llm.recording.library import recordings_root
 from obra_llm.recording.mode import RecordMode
 from obra_llm.registry import REGISTRY
+from tests.support.console import obra_llm
 
 
 def test_demo_replays_every_recorded_provider(record_mode: RecordMode) -> None:
@@ -33,14 +30,7 @@ def test_demo_replays_every_recorded_provider(record_mode: RecordMode) -> None:
 def test_demo_console_script_runs_offline(record_mode: RecordMode) -> None:
     if record_mode != "none":
         pytest.skip("the demo replays recordings; it has nothing to record")
-    done = subprocess.run(
-        [sys.executable, "-c", "import sys; from obra_llm.cli import main; sys.exit(main(['demo']))"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "OBRA_LLM_RECORD_MODE": "none"},
-        check=False,
-    )
+    done = obra_llm("demo", env={"OBRA_LLM_RECORD_MODE": "none"})
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line for line in done.stdout.splitlines()[4:]}
     assert sorted(rows) == sorted(name for name in REGISTRY if name not in RECORDING_FOLDERS)

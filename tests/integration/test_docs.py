@@ -48,9 +48,15 @@ def test_configuration_page_links_every_provider_page() -> None:
         assert f"providers/{provider_page(llm_type).name}" in text, llm_type
 
 
-def test_readme_links_resolve() -> None:
+#: The README is also the package page, where only absolute links work: they point at the repository.
+REPOSITORY_FILES = "https://github.com/obra-llm/obra_llm/blob/main/"
+
+
+def test_readme_links_are_absolute_and_resolve() -> None:
     readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
     targets = re.findall(r"\]\(([^)#]+)\)", readme)
     assert targets, "the README links its docs"
-    missing = [target for target in targets if not (DOCS.parent / target).exists()]
+    relative = [target for target in targets if "://" not in target]
+    assert relative == [], "relative links break on the package page"
+    missing = [target for target in targets if not (DOCS.parent / target.removeprefix(REPOSITORY_FILES)).exists()]
     assert missing == []

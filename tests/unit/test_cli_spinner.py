@@ -6,7 +6,7 @@ import io
 import threading
 import time
 
-from obra_llm.cli import _spinner
+from obra_llm.cli.output import spinner
 
 
 class FakeTerminal(io.StringIO):
@@ -20,7 +20,7 @@ class FakeTerminal(io.StringIO):
 
 def test_spinner_shows_elapsed_time_on_a_terminal_and_cleans_up() -> None:
     stream = FakeTerminal(tty=True)
-    with _spinner(stream, enabled=True):
+    with spinner(stream, enabled=True):
         time.sleep(0.35)
     written = stream.getvalue()
     assert "waiting" in written and " s" in written
@@ -30,13 +30,24 @@ def test_spinner_shows_elapsed_time_on_a_terminal_and_cleans_up() -> None:
 
 def test_spinner_is_silent_when_not_a_terminal() -> None:
     stream = FakeTerminal(tty=False)
-    with _spinner(stream, enabled=True):
+    with spinner(stream, enabled=True):
         time.sleep(0.15)
     assert stream.getvalue() == ""
 
 
 def test_spinner_is_silent_when_disabled() -> None:
     stream = FakeTerminal(tty=True)
-    with _spinner(stream, enabled=False):
+    with spinner(stream, enabled=False):
         time.sleep(0.15)
     assert stream.getvalue() == ""
+
+
+def test_stop_clears_the_line_before_returning() -> None:
+    stream = FakeTerminal(tty=True)
+    with spinner(stream) as stop:
+        time.sleep(0.25)
+        stop()
+        cleared = stream.getvalue()
+        time.sleep(0.25)
+        assert stream.getvalue() == cleared, "nothing is written after stop(): a streamed piece is never overwritten"
+    assert cleared.endswith("\r" + " " * 24 + "\r")

@@ -1,0 +1,138 @@
+"""``providers`` and ``check``: what is configured, from which file, and whether it works."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from obra_llm.cli.output import emit_json, error_object
+from obra_llm.cli.settings import Resolved, resolve, type_suggestion
+from obra_llm.cli.status import EXIT_OK, EXIT_PROVIDER, EXIT_USAGE
+from obra_llm.errors import ConfigError, LLMException, PluginNotFoundError
+from obra_llm.protocol import LLMPlugin, SupportsClose, SupportsDiagnosis, provider_class
+from obra_llm.registry import REGISTRY, create_llm
+
+__all__ = ["availability_problem", "check", "close", "providers"]
+
+logger = logging.getLogger("obra_llm.cli")
+
+
+def providers(args: argparse.Namespace) -> int:
+    """Every registered type with its transport; the configured one says whether it is available."""
+    resolved = resolve(args)
+    available = _available(resolved.config)
+    listed = []
+    for name, provider in REGISTRY.items():
+        declared = provider_class(provider)
+        configured = name == resolved.llm_type
+        listed.append(
+            {
+                "type": name,
+                "kind": declared.kind if declared is not None else None,
+                "configured": configured,
+                "available": available if configured else None,
+            }
+        )
+    if args.json:
+        emit_json({"ok": True, "config_file": _file(resolved), "providers": listed})
+        return EXIT_OK
+    for entry in listed:
+        status = ""
+        if entry["configured"]:
+            status = "configured, " + ("available" if available else "NOT available (run `obra-llm check`)")
+        print(f"{entry['type']:<14} {entry['kind'] or '?':<5} {status}".rstrip())
+    return EXIT_OK
+
+
+def check(args: argparse.Namespace) -> int:
+    """Each step on its own line: ``ok`` or ``FAIL`` with the cause and the fix (or one JSON object)."""
+    steps: list[dict[str, Any]] = []
+    resolved: Resolved | None = None
+
+    def step(name: str, ok: bool, detail: str) -> None:
+        steps.append({"step": name, "ok": ok, "detail": detail})
+        if not args.json:
+            print(f"{'ok  ' if ok else 'FAIL'}  {name}: {detail}")
+
+    code = EXIT_OK
+    try:
+        resolved = resolve(args)
+        step("config file", True, resolved.source.describe())
+        code = _check_provider(resolved, step)
+    except ConfigError as error:
+        hint = type_suggestion(error.llm_type) if isinstance(error, PluginNotFoundError) else None
+        step("configuration", False, _one_line(error) + (f" ({hint})" if hint else ""))
+        code = EXIT_USAGE
+        if args.json:
+            steps[-1]["error"] = error_object(error, code)
+    if args.json:
+        emit_json(
+            {
+                "ok": code == EXIT_OK,
+                "exit_code": code,
+                "config_file": _file(resolved) if resolved else None,
+                "type": resolved.llm_type if resolved else None,
+                "steps": steps,
+            }
+        )
+    return code
+
+
+def _check_provider(resolved: Resolved, step: Callable[[str, bool, str], None]) -> int:
+    try:
+        llm = create_llm(resolved.config)
+    except LLMException as error:
+        step(f"cannot start {resolved.llm_type}", False, error.message)
+        return EXIT_PROVIDER
+    try:
+        step("configuration", True, f"type {resolved.llm_type}, model {resolved.model() or '(provider default)'}")
+        problem = availability_problem(llm)
+        if problem:
+            step("not usable", False, problem)
+            return EXIT_PROVIDER
+        step("available", True, "calls can be sent")
+        info = llm.get_model_info()
+        context = info.get("context_length")
+        step("model info", True, f"{info.get('model_name') or '(default)'}, context length {context or 'unknown'}")
+    finally:
+        close(llm)
+    return EXIT_OK
+
+
+def availability_problem(llm: LLMPlugin) -> str | None:
+    """Why calls cannot succeed now (the provider's own diagnosis when it has one), or ``None``."""
+    if isinstance(llm, SupportsDiagnosis):
+        return llm.availability_problem()
+    return None if llm.is_available() else "is_available() returned False"
+
+
+def close(llm: LLMPlugin) -> None:
+    """Release what the provider holds, when it holds anything."""
+    if isinstance(llm, SupportsClose):
+        llm.close()
+
+
+def _available(config: dict[str, Any]) -> bool:
+    try:
+        llm = create_llm(config)
+    except (ConfigError, LLMException) as error:
+        logger.info("the configured provider cannot start: %s", error)
+        return False
+    try:
+        return llm.is_available()
+    finally:
+        close(llm)
+
+
+def _file(resolved: Resolved) -> dict[str, Any]:
+    source = resolved.source
+    return {"path": str(source.path) if source.path else None, "reason": source.reason}
+
+
+def _one_line(error: ConfigError) -> str:
+    """A ConfigError on one line (several problems joined)."""
+    if len(error.problems) > 1:
+        return "; ".join(str(problem) for problem in error.problems)
+    return " ".join(str(error).split())
