@@ -18,6 +18,7 @@ import attrs
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import LLMPlugin, SupportsClose
 from obra_llm.providers.cli_base import CliLLM
+from obra_llm.providers.http_api import HttpLLM
 from obra_llm.registry import REGISTRY, create_llm
 
 __all__ = ["DEMO_CONFIGS", "RECORDING_FOLDERS", "DemoRow", "demo_recording", "replayed_provider", "run_demo"]
@@ -33,16 +34,17 @@ def _cli_providers() -> dict[str, type[CliLLM[Any]]]:
 
 
 #: The configuration each provider's demo recording was made with (the recording tests use these).
-#: API keys are dummies: replay sends nothing anywhere, and the cassettes hold no header.
+#: An HTTP provider's comes from its identity: its default model, and a dummy key when its
+#: service takes one (replay sends nothing anywhere, and the cassettes hold no header).
 #: CLI providers declare theirs (``CliIdentity.demo_config``).
+def _http_demo_config(llm_type: str, provider: type[HttpLLM[Any]]) -> Mapping[str, Any]:
+    identity = provider.wire.identity
+    key = {"api_key": _DEMO_KEY} if identity.key_required else {}
+    return {"type": llm_type, "model": identity.default_model, **key}
+
+
 DEMO_CONFIGS: Mapping[str, Mapping[str, Any]] = {
-    "ollama": {"type": "ollama", "model": "qwen2.5-coder:32b"},
-    "anthropic": {"type": "anthropic", "model": "claude-sonnet-4-5", "api_key": _DEMO_KEY},
-    "openai": {"type": "openai", "model": "gpt-4o-mini", "api_key": _DEMO_KEY},
-    "openai-api": {"type": "openai-api", "model": "gpt-4o-mini", "api_key": _DEMO_KEY},
-    "mistral": {"type": "mistral", "model": "mistral-small-latest", "api_key": _DEMO_KEY},
-    "gemini": {"type": "gemini", "model": "gemini-2.5-flash", "api_key": _DEMO_KEY},
-    "cohere": {"type": "cohere", "model": "command-a-03-2025", "api_key": _DEMO_KEY},
+    **{name: _http_demo_config(name, cls) for name, cls in REGISTRY.items() if issubclass(cls, HttpLLM)},
     **{name: cls.identity.demo_config for name, cls in _cli_providers().items()},
 }
 

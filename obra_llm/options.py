@@ -87,6 +87,20 @@ class Call(NamedTuple):
     timeout: float
 
 
+    def sampling(self, *, temperature: str, max_tokens: str | None, stop: str, seed: str | None) -> dict[str, Any]:
+        """The sampling options this call sets, under the API's names (``None``: the API has no such field)."""
+        fields: dict[str, Any] = {}
+        if self.temperature is not None:
+            fields[temperature] = self.temperature
+        if self.max_tokens is not None and max_tokens:
+            fields[max_tokens] = self.max_tokens
+        if self.stop is not None:
+            fields[stop] = list(self.stop)
+        if self.seed is not None and seed:
+            fields[seed] = self.seed
+        return fields
+
+
 def resolve_call(settings: CommonSettings, options: GenerateOptions) -> Call:
     """The ``Call`` for ``options`` (already validated) over ``settings``: a call's value wins."""
     if not options:

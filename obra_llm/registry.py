@@ -20,10 +20,18 @@ from obra_llm.protocol import LLMPlugin, provider_class
 from obra_llm.providers.anthropic import AnthropicLLM
 from obra_llm.providers.codex import CodexCLI
 from obra_llm.providers.cohere import CohereLLM
+from obra_llm.providers.deepseek import DeepSeekLLM
 from obra_llm.providers.gemini import GeminiLLM
+from obra_llm.providers.groq import GroqLLM
+from obra_llm.providers.llamacpp import LlamaCppLLM
+from obra_llm.providers.lmstudio import LmStudioLLM
 from obra_llm.providers.mistral import MistralLLM
 from obra_llm.providers.ollama import OllamaLLM
 from obra_llm.providers.openai import OpenAILLM
+from obra_llm.providers.openrouter import OpenRouterLLM
+from obra_llm.providers.together import TogetherLLM
+from obra_llm.providers.vllm import VllmLLM
+from obra_llm.providers.xai import XaiLLM
 
 __all__ = ["DEFAULT_TYPE", "REGISTRY", "configured_type", "create_llm", "load_config", "lookup", "validate_config"]
 
@@ -40,6 +48,14 @@ REGISTRY: types.MappingProxyType[str, type[LLMPlugin]] = types.MappingProxyType(
         "openai": OpenAILLM,
         "openai-api": OpenAILLM,
         "openai-codex": CodexCLI,
+        "deepseek": DeepSeekLLM,
+        "groq": GroqLLM,
+        "openrouter": OpenRouterLLM,
+        "together": TogetherLLM,
+        "xai": XaiLLM,
+        "llamacpp": LlamaCppLLM,
+        "lmstudio": LmStudioLLM,
+        "vllm": VllmLLM,
     }
 )
 

@@ -12,6 +12,7 @@ __all__ = [
     "at_least",
     "between",
     "check_of",
+    "env_variable",
     "greater_than",
     "header_value",
     "http_url",
@@ -79,6 +80,15 @@ def http_url() -> dict[str, Check]:
 def header_value() -> dict[str, Check]:
     """Text that can travel in an HTTP header: printable ASCII (API keys, organization ids)."""
     return Check("printable ASCII characters (it is sent in an HTTP header)", predicate=is_header_safe).metadata()
+
+
+def env_variable() -> dict[str, Check]:
+    """The name of an environment variable: letters, digits and underscores, not starting with a digit."""
+    return Check("an environment variable name such as GROQ_API_KEY", predicate=_is_variable_name).metadata()
+
+
+def _is_variable_name(value: Any) -> bool:
+    return isinstance(value, str) and value.isascii() and value.replace("_", "a").isalnum() and not value[:1].isdigit()
 
 
 def is_header_safe(value: Any) -> bool:

@@ -31,8 +31,8 @@ _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _STR_OR_NUMBER_OR_NONE = str | float | None
 _STR_OR_NUMBER = (str | float, _STR_OR_NUMBER_OR_NONE)
-#: Keys a caller may pass that mean another key: legacy name -> current name.
-_LEGACY_KEYS = {"api_url": "endpoint"}
+#: Old names of a key, and the key they mean (when the settings class has no key of the old name).
+_LEGACY_KEYS = {"endpoint": "base_url", "api_url": "base_url"}
 
 
 def _structure_int(value: Any, _: Any) -> int:

@@ -9,21 +9,20 @@ tokens are ``input_tokens`` plus the two cache counts. Streams are named SSE eve
 (the last one wins), ``message_stop`` is terminal, ``ping`` and unknown events are ignored,
 and an ``error`` event may arrive after HTTP 200. Error bodies are
 ``{"type": "error", "error": {"type", "message"}, "request_id"}``; 529 means overloaded.
+Claude's tokenizer is not public: ``estimate_tokens`` uses tiktoken's ``o200k_base`` (within
+about 10-20 % on English and code; the exact count, ``/v1/messages/count_tokens``, costs a request).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, Unpack
+from typing import Any
 from urllib.parse import quote
 
 import attrs
-import httpx
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
-from obra_llm.config.constraints import between, header_value, http_url
-from obra_llm.config.secret import Secret
-from obra_llm.config.settings import CommonSettings
+from obra_llm.config.constraints import between
 from obra_llm.errors import (
     AuthenticationError,
     ConfigError,
@@ -32,25 +31,25 @@ from obra_llm.errors import (
     ModelNotFoundError,
     RateLimitError,
 )
-from obra_llm.options import ALL_OPTIONS, validate_options
+from obra_llm.options import ALL_OPTIONS, Call
 from obra_llm.protocol import GenerateOptions
-from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest, api_key, context_from_table
-from obra_llm.tokens import estimate_tokens
+from obra_llm.providers.http_api import HttpLLM
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest, context_from_table
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
-from obra_llm.transports.http import error_for_status, safe_url
+from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
-__all__ = ["API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicLLM", "AnthropicSettings", "AnthropicWire"]
+__all__ = ["ANTHROPIC", "API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicLLM", "AnthropicSettings", "AnthropicWire"]
 
-_PROVIDER = "anthropic"
-_DEFAULT_MODEL = "claude-sonnet-4-5"
-_DEFAULT_BASE_URL = "https://api.anthropic.com"
-_KEY_VARIABLES = ("ANTHROPIC_API_KEY",)
+ANTHROPIC = Identity(
+    name="anthropic", label="Anthropic", base_url="https://api.anthropic.com", default_model="claude-sonnet-4-5",
+    key_variables=("ANTHROPIC_API_KEY",), key_header="x-api-key", key_scheme="",
+    docs="https://docs.anthropic.com/en/api/messages"
+)
+_PROVIDER = ANTHROPIC.name
 #: The ``anthropic-version`` header every request carries.
 API_VERSION = "2023-06-01"
 #: ``max_tokens`` is required by the API; this is sent when neither the call nor the config sets it.
 DEFAULT_MAX_TOKENS = 4096
-#: Every generate() option but ``seed``: the Messages API has none.
-_SUPPORTED = ALL_OPTIONS - {"seed"}
 #: Context windows by model family, for when ``GET /v1/models/{id}`` does not say
 #: (platform.claude.com/docs/en/about-claude/models/overview; the 1M-token window of some
 #: Sonnet models needs a beta header, which obra_llm does not send).
@@ -82,32 +81,31 @@ _STREAM_ERRORS: Mapping[str, tuple[type[LLMException], bool]] = {
 
 
 @attrs.frozen(kw_only=True)
-class AnthropicSettings(CommonSettings):
+class AnthropicSettings(HttpSettings):
     """Keys of the ``anthropic`` provider; ``temperature`` is narrowed to the API's 0-1.
 
-    ``api_key`` falls back to ``$ANTHROPIC_API_KEY``; ``base_url`` is the API root, without
-    ``/v1``.
+    ``base_url`` is the API root, without ``/v1``.
     """
 
-    model: str = _DEFAULT_MODEL
-    base_url: str = attrs.field(default=_DEFAULT_BASE_URL, metadata=http_url())
-    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
+    model: str = ANTHROPIC.default_model
     temperature: float | None = attrs.field(default=None, metadata=between(0, 1))
 
 
-class AnthropicWire:
+class AnthropicWire(HttpWire[AnthropicSettings]):
     """Translation for Anthropic's Messages API (see the module docstring)."""
 
-    provider = _PROVIDER
+    identity = ANTHROPIC
     settings_type = AnthropicSettings
+    #: Every generate() option but ``seed``: the Messages API has none.
+    supported_options = ALL_OPTIONS - {"seed"}
+    temperature_range = (0.0, 1.0)
+    context_lengths = _CONTEXT_WINDOWS
 
-    def access(self, settings: AnthropicSettings, environ: Mapping[str, str]) -> Access:
-        key = api_key(settings.api_key, environ, _KEY_VARIABLES, provider=_PROVIDER)
-        headers = {"x-api-key": key, "anthropic-version": API_VERSION}
-        return Access(base_url=settings.base_url, headers=headers, secrets=(key,))
+    def extra_headers(self, settings: AnthropicSettings) -> Mapping[str, str]:
+        return {"anthropic-version": API_VERSION}
 
     def check_options(self, options: Mapping[str, Any], settings: AnthropicSettings) -> GenerateOptions:
-        checked = validate_options(options, provider=_PROVIDER, supported=_SUPPORTED, temperature_range=(0.0, 1.0))
+        checked = super().check_options(options, settings)
         blank = [stop for stop in checked.get("stop", ()) if not stop.strip()]
         if blank:
             msg = (
@@ -117,8 +115,8 @@ class AnthropicWire:
             raise ConfigError(msg)
         return checked
 
-    def chat(self, settings: AnthropicSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> WireRequest:
-        return WireRequest("/v1/messages", _map_request(settings, prompt, options, stream=stream))
+    def chat(self, settings: AnthropicSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
+        return WireRequest("/v1/messages", _map_request(settings, prompt, call, stream=stream))
 
     def process_response(self, body: Any) -> Completion:
         return _process_response(body)
@@ -129,25 +127,21 @@ class AnthropicWire:
     def error_text(self, body: Any) -> str | None:
         return _process_error_body(body)
 
-    def map_error(self, response: httpx.Response, detail: str, settings: AnthropicSettings) -> LLMException:
-        status = response.status_code
-        if status == 404:
-            model = settings.model
-            msg = f"model {model!r} not found at {safe_url(settings.base_url)}: {detail} (GET /v1/models lists the models)"
-            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
-        if status in (401, 403):
-            msg = f"{detail} (check api_key or ${_KEY_VARIABLES[0]})"
-            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=AuthenticationError, retryable=False)
-        if status == 402:
-            return error_for_status(response, provider=_PROVIDER, detail=detail, kind=RateLimitError, retryable=False)
-        return error_for_status(response, provider=_PROVIDER, detail=detail)
+    def map_error(self, reply: ErrorReply, settings: AnthropicSettings) -> LLMException:
+        if reply.status == 404:
+            model, where = settings.model, safe_url(ANTHROPIC.url(settings))
+            msg = f"model {model!r} not found at {where}: {reply.detail} (GET /v1/models lists the models)"
+            return error_for_status(reply, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
+        if reply.status == 402:
+            return error_for_status(reply, provider=_PROVIDER, kind=RateLimitError, retryable=False)
+        return super().map_error(reply, settings)
 
     def probe(self, settings: AnthropicSettings) -> WireRequest:
         return WireRequest("/v1/models", method="GET", params={"limit": "1"})
 
     def probe_problem(self, body: Any, settings: AnthropicSettings) -> str | None:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            return f"{safe_url(settings.base_url)}/v1/models did not answer with Anthropic's model list"
+            return f"{safe_url(ANTHROPIC.url(settings))}/v1/models did not answer with Anthropic's model list"
         return None
 
     def model_request(self, settings: AnthropicSettings) -> WireRequest | None:
@@ -161,41 +155,22 @@ class AnthropicWire:
             context = context_from_table(settings.model, _CONTEXT_WINDOWS)
         return ModelFacts(context, details)
 
-    def estimate_tokens(self, text: str, settings: AnthropicSettings | None) -> int:
-        """Claude's tokenizer is not public: approximated offline with tiktoken's ``o200k_base``.
-
-        Expect counts within about 10-20 % of Anthropic's on English text and code; the
-        exact figure is ``POST /v1/messages/count_tokens``, which costs a request.
-        """
-        return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
-
 
 class AnthropicLLM(HttpLLM[AnthropicSettings]):
     """The ``anthropic`` provider: Claude models over Anthropic's Messages API."""
 
-    settings_type = AnthropicSettings
-
-    def __init__(self, **seams: Unpack[Seams]) -> None:
-        super().__init__(AnthropicWire(), **seams)
+    wire = AnthropicWire()
 
 
 # -- request mapping (ours -> wire) ------------------------------------------------------------
 
 
-def _map_request(settings: AnthropicSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": settings.model,
-        "max_tokens": options.get("max_tokens", settings.max_tokens) or DEFAULT_MAX_TOKENS,
-    }
-    system = options.get("system", settings.system)
-    if system:
-        body["system"] = system
+def _map_request(settings: AnthropicSettings, prompt: str, call: Call, *, stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": settings.model, "max_tokens": call.max_tokens or DEFAULT_MAX_TOKENS}
+    if call.system:
+        body["system"] = call.system
     body["messages"] = [{"role": "user", "content": prompt}]
-    temperature = options.get("temperature", settings.temperature)
-    if temperature is not None:
-        body["temperature"] = temperature
-    if "stop" in options:
-        body["stop_sequences"] = list(options["stop"])
+    body.update(call.sampling(temperature="temperature", max_tokens=None, stop="stop_sequences", seed=None))
     body["stream"] = stream
     return body
 

@@ -1,12 +1,13 @@
-"""The chat-completions dialect that the ``openai`` and ``mistral`` providers both speak.
+"""The OpenAI chat-completions dialect, once, as a wire parametrized by the vendor's identity and quirks.
 
-Both APIs take ``{"model", "messages", ...}`` at ``.../chat/completions``, answer with
-``choices[0].message.content`` and ``usage.prompt_tokens``/``completion_tokens``, stream
-data-only SSE chunks that end with ``data: [DONE]``, and describe errors with a
-``message``/``type``/``code`` body. This module holds only what is the same; the field
-names that differ (``max_completion_tokens``, ``random_seed``), ``stream_options`` and
-which error means what stay in each provider module (``docs/providers/openai.md``,
-``docs/providers/mistral.md``).
+Every server that speaks it takes ``{"model", "messages", ...}`` at ``.../chat/completions``,
+answers with ``choices[0].message.content`` and ``usage.prompt_tokens``/``completion_tokens``,
+streams data-only SSE chunks that end with ``data: [DONE]``, and describes errors with a
+``message``/``type``/``code`` body. What differs between vendors is data given to
+``ChatCompletionsWire``: the identity (name, base URL, key), the output-cap and seed field
+names, whether streamed usage must be asked for, stop and temperature limits, and where the
+model list is. ``openai`` and ``mistral`` subclass it for their genuine differences; the
+other presets (``groq``, ``vllm``...) are declarations (``docs/adding-a-provider.md``).
 """
 
 from __future__ import annotations
@@ -14,28 +15,41 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
-import httpx
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
-from obra_llm.config.settings import CommonSettings
-from obra_llm.errors import LLMResponseException
-from obra_llm.protocol import GenerateOptions
-from obra_llm.transports.framing import SSEEvent, json_object
+from obra_llm.config.constraints import at_least
+from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
+from obra_llm.options import ALL_OPTIONS, Call
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest, context_from_table
+from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
+from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
 __all__ = [
+    "ChatCompletionsWire",
+    "ChatSettings",
     "ErrorFields",
     "content_text",
     "error_fields",
-    "error_text",
-    "map_chat_request",
     "models_problem",
-    "process_chunks",
-    "process_completion",
-    "response_error_fields",
 ]
+
+C = TypeVar("C", bound="ChatSettings")
+
+
+@attrs.frozen(kw_only=True)
+class ChatSettings(HttpSettings):
+    """Keys of every chat-completions provider.
+
+    ``model`` unset means the provider's default model; ``context_length`` overrides what
+    the server or a table says.
+    """
+
+    model: str = ""
+    context_length: int | None = attrs.field(default=None, metadata=at_least(1))
+
 
 #: The data of the event that ends a stream.
 _DONE = "[DONE]"
@@ -50,37 +64,6 @@ class ErrorFields:
     message: str | None = None
     type: str | None = None
     code: str | None = None
-
-
-# -- request mapping (ours -> wire) ------------------------------------------------------------
-
-
-def map_chat_request(
-    settings: CommonSettings,
-    prompt: str,
-    options: GenerateOptions,
-    *,
-    stream: bool,
-    max_tokens_field: str,
-    seed_field: str,
-) -> dict[str, Any]:
-    """The body both APIs accept; the output cap and the seed go under the caller's names."""
-    system = options.get("system", settings.system)
-    messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": prompt})
-    body: dict[str, Any] = {"model": settings.model, "messages": messages}
-    temperature = options.get("temperature", settings.temperature)
-    if temperature is not None:
-        body["temperature"] = temperature
-    max_tokens = options.get("max_tokens", settings.max_tokens)
-    if max_tokens is not None:
-        body[max_tokens_field] = max_tokens
-    if "stop" in options:
-        body["stop"] = list(options["stop"])
-    if "seed" in options:
-        body[seed_field] = options["seed"]
-    body["stream"] = stream
-    return body
 
 
 # -- response processing (wire -> ours) ----------------------------------------------------------
@@ -168,8 +151,9 @@ def process_chunks(events: Iterator[SSEEvent], *, provider: str, label: str) -> 
         if event.event == "error" or _is_error(chunk):
             msg = f"{label} reported an error mid-stream: {error_fields(chunk).message or event.data[:200]}"
             raise LLMResponseException(msg, provider=provider)
-        if isinstance(chunk.get("usage"), dict):
-            prompt_tokens, completion_tokens = _usage(chunk["usage"])
+        usage = _chunk_usage(chunk)
+        if usage is not None:
+            prompt_tokens, completion_tokens = _usage(usage)
         choices = chunk.get("choices")
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
@@ -186,6 +170,15 @@ def process_chunks(events: Iterator[SSEEvent], *, provider: str, label: str) -> 
                 stop_reason = reason
     msg = f"{label}'s stream ended before its data: [DONE] line (the answer may be cut)"
     raise LLMResponseException(msg, provider=provider, retryable=True)
+
+
+def _chunk_usage(chunk: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A chunk's usage: top-level ``usage``, or Groq's ``x_groq.usage`` on its final chunk."""
+    usage = chunk.get("usage")
+    if not isinstance(usage, dict):
+        vendor = chunk.get("x_groq")
+        usage = vendor.get("usage") if isinstance(vendor, dict) else None
+    return usage if isinstance(usage, dict) else None
 
 
 def _parse_chunk(data: str, *, provider: str, label: str) -> dict[str, Any]:
@@ -221,14 +214,6 @@ def error_text(body: Any) -> str | None:
     """The readable message of an error body, with any echoed key tail masked."""
     message = error_fields(body).message
     return _KEY_TAIL.sub(r"\1", message) if message else None
-
-
-def response_error_fields(response: httpx.Response) -> ErrorFields:
-    """``error_fields`` of a (read) error response; empty when its body is not JSON."""
-    try:
-        return error_fields(response.json())
-    except ValueError:
-        return ErrorFields()
 
 
 def _readable(value: Any) -> str | None:
@@ -269,8 +254,8 @@ def _describe_problem(item: Any) -> str | None:
 # -- models --------------------------------------------------------------------------------------
 
 
-def models_problem(body: Any, *, model: str, where: str, label: str) -> str | None:
-    """What a ``GET .../models`` list says is wrong: not a list, or ``model`` not in it.
+def models_problem(body: Any, *, model: str | None, where: str, label: str) -> str | None:
+    """What a ``GET .../models`` list says is wrong: not a list, or ``model`` (when given) not in it.
 
     A model counts as listed under its ``id`` or one of its ``aliases`` (Mistral's
     ``mistral-small-latest`` is an alias of a dated id).
@@ -278,6 +263,8 @@ def models_problem(body: Any, *, model: str, where: str, label: str) -> str | No
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         return f"{where} did not answer with {label}'s model list"
+    if model is None:
+        return None
     names: set[str] = set()
     for entry in data:
         if isinstance(entry, dict):
@@ -287,3 +274,148 @@ def models_problem(body: Any, *, model: str, where: str, label: str) -> str | No
     if model not in names:
         return f"model {model!r} is not offered by {where} (check the model name and the key's access)"
     return None
+
+
+def listed_context(body: Any, model: str) -> int | None:
+    """The context window a ``GET .../models`` list states for ``model``, under any vendor's key.
+
+    vLLM says ``max_model_len``, OpenRouter and Together ``context_length``, Groq
+    ``context_window``, llama.cpp's server ``meta.n_ctx_train``; OpenAI says nothing. A list
+    of one model describes it whatever it is called.
+    """
+    data = body.get("data") if isinstance(body, dict) else None
+    entries = [entry for entry in data if isinstance(entry, dict)] if isinstance(data, list) else []
+    named = [entry for entry in entries if entry.get("id") == model]
+    # A single-model server (llama.cpp) serves whatever name it is asked for.
+    for entry in named or (entries if len(entries) == 1 else []):
+        meta = entry.get("meta")
+        candidates = [entry.get(key) for key in _CONTEXT_KEYS]
+        candidates.append(meta.get("n_ctx_train") if isinstance(meta, dict) else None)
+        for value in candidates:
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
+
+
+#: The keys vendors state a model's context window under in a models list (see ``listed_context``).
+_CONTEXT_KEYS = ("max_model_len", "context_length", "context_window")
+
+
+class ChatCompletionsWire(HttpWire[C], Generic[C]):
+    """Translation for one vendor's chat-completions API: its identity and quirks are constructor data.
+
+    ``max_tokens_field``: the output cap's name (``max_completion_tokens`` or the older
+    ``max_tokens``); ``seed_field``: the seed's name, ``None`` when there is none;
+    ``stream_usage``: send ``stream_options.include_usage`` (servers that reject it, or
+    send usage anyway, say no); ``models_path``: the model list (probe and model info);
+    ``models_state_context``: the list states context windows, so ``get_model_info`` asks it;
+    ``any_model``: the server answers with the model it loaded whatever ``model`` says.
+    """
+
+    def __init__(
+        self,
+        identity: Identity,
+        settings_type: type[C],
+        *,
+        chat_path: str = "/chat/completions",
+        models_path: str = "/models",
+        max_tokens_field: str = "max_tokens",
+        seed_field: str | None = "seed",
+        stream_usage: bool = True,
+        max_stop: int | None = None,
+        temperature_range: tuple[float, float] = (0.0, 2.0),
+        models_state_context: bool = False,
+        any_model: bool = False,
+        context_lengths: Mapping[str, int] | None = None,
+    ) -> None:
+        self.identity = identity
+        self.settings_type = settings_type
+        self.chat_path = chat_path
+        self.models_path = models_path
+        self.max_tokens_field = max_tokens_field
+        self.seed_field = seed_field
+        self.stream_usage = stream_usage
+        self.max_stop = max_stop
+        self.temperature_range = temperature_range
+        self.models_state_context = models_state_context
+        self.any_model = any_model
+        self.context_lengths = context_lengths or {}
+        self.supported_options = ALL_OPTIONS if seed_field else ALL_OPTIONS - {"seed"}
+
+    # -- the request ---------------------------------------------------------------------------
+
+    def chat(self, settings: C, prompt: str, call: Call, *, stream: bool) -> WireRequest:
+        return WireRequest(self.chat_path, self.body(settings, prompt, call, stream=stream))
+
+    def body(self, settings: C, prompt: str, call: Call, *, stream: bool) -> dict[str, Any]:
+        """The request body; a subclass adds its own keys to it."""
+        messages = [{"role": "system", "content": call.system}] if call.system else []
+        messages.append({"role": "user", "content": prompt})
+        body: dict[str, Any] = {"model": settings.model, "messages": messages}
+        body.update(call.sampling(temperature="temperature", max_tokens=self.max_tokens_field, stop="stop", seed=self.seed_field))
+        body["stream"] = stream
+        if stream and self.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def probe(self, settings: C) -> WireRequest:
+        return WireRequest(self.models_path, method="GET")
+
+    def model_request(self, settings: C) -> WireRequest | None:
+        if self.models_state_context and settings.context_length is None:
+            return WireRequest(self.models_path, method="GET")
+        return None
+
+    # -- the answer ------------------------------------------------------------------------------
+
+    def process_response(self, body: Any) -> Completion:
+        return process_completion(body, provider=self.identity.name, label=self.identity.label)
+
+    def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
+        return process_chunks(iter_sse(chunks), provider=self.identity.name, label=self.identity.label)
+
+    def probe_problem(self, body: Any, settings: C) -> str | None:
+        where = f"{safe_url(self.identity.url(settings))}{self.models_path}"
+        return models_problem(body, model=None if self.any_model else settings.model, where=where, label=self.identity.label)
+
+    def model_facts(self, body: Any | None, settings: C) -> ModelFacts:
+        """``context_length`` when configured, else what the model list states, else the table's."""
+        if settings.context_length is not None:
+            return ModelFacts(settings.context_length, {"context_length_source": "config"})
+        listed = listed_context(body, settings.model)
+        if listed is not None:
+            return ModelFacts(listed, {"context_length_source": "server"})
+        length = context_from_table(settings.model, self.context_lengths)
+        return ModelFacts(length, {"context_length_source": "table"} if length else {})
+
+    # -- errors ------------------------------------------------------------------------------------
+
+    def error_text(self, body: Any) -> str | None:
+        return error_text(body)
+
+    def map_error(self, reply: ErrorReply, settings: C) -> LLMException:
+        """An unknown model names the model (``_names_missing_model``); another 404 suggests the ``/v1`` part of base_url."""
+        fields = error_fields(reply.body)
+        if _names_missing_model(reply.status, fields, settings.model):
+            return self.model_not_found(reply, settings)
+        if reply.status == 404:
+            hint = f"{reply.detail} (check base_url: OpenAI-compatible servers usually serve the API under /v1)"
+            return error_for_status(reply, provider=self.provider, detail=hint)
+        return super().map_error(reply, settings)
+
+    def model_not_found(self, reply: ErrorReply, settings: C) -> LLMException:
+        """The not-retried error for a model the server does not have."""
+        msg = f"model {settings.model!r} is not available at {safe_url(self.identity.url(settings))}: {reply.detail}"
+        return error_for_status(reply, provider=self.provider, detail=msg, kind=ModelNotFoundError, retryable=False)
+
+
+def _names_missing_model(status: int, fields: ErrorFields, model: str) -> bool:
+    """Whether an error says the model does not exist, in any compatible server's words.
+
+    OpenAI: 404 ``code: model_not_found``; Groq and vLLM: 404 "The model `X` does not
+    exist"; OpenRouter: 400 "X is not a valid model ID".
+    """
+    message = fields.message or ""
+    if status == 404:
+        return fields.code == "model_not_found" or (bool(model) and model in message)
+    return status == 400 and "not a valid model" in message

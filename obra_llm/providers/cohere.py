@@ -17,32 +17,28 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any, TypeGuard, Unpack
+from typing import Any, TypeGuard
 from urllib.parse import quote
 
 import attrs
-import httpx
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
-from obra_llm.config.constraints import header_value, http_url
-from obra_llm.config.secret import Secret
-from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import AuthenticationError, LLMException, LLMResponseException, ModelNotFoundError
-from obra_llm.options import validate_options
-from obra_llm.protocol import GenerateOptions
-from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest, api_key, context_from_table
-from obra_llm.tokens import estimate_tokens
+from obra_llm.options import Call
+from obra_llm.providers.http_api import HttpLLM
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest, context_from_table
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
-from obra_llm.transports.http import error_for_status, safe_url
+from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
-__all__ = ["CohereLLM", "CohereSettings", "CohereWire"]
+__all__ = ["COHERE", "CohereLLM", "CohereSettings", "CohereWire"]
 
 logger = logging.getLogger(__name__)
 
-_PROVIDER = "cohere"
-_DEFAULT_MODEL = "command-a-03-2025"
-#: Where the key is looked for when the config has none, in this order.
-_KEY_VARIABLES = ("COHERE_API_KEY", "CO_API_KEY")
+COHERE = Identity(
+    name="cohere", label="Cohere", base_url="https://api.cohere.com", default_model="command-a-03-2025",
+    key_variables=("COHERE_API_KEY", "CO_API_KEY"), docs="https://docs.cohere.com/reference/chat"
+)
+_PROVIDER = COHERE.name
 #: ``stop_sequences`` takes "a list of up to 5 strings" (cohere-python ``v2/raw_client.py``).
 _MAX_STOP = 5
 #: Finish reasons that mean no usable answer; a model that ran out of time may answer if asked again.
@@ -64,34 +60,25 @@ CONTEXT_LENGTHS: Mapping[str, int] = {
 
 
 @attrs.frozen(kw_only=True)
-class CohereSettings(CommonSettings):
+class CohereSettings(HttpSettings):
     """Keys of the ``cohere`` provider.
 
-    ``base_url`` is the API root (``/v2/chat`` and ``/v1/models`` are under it);
-    ``api_key`` falls back to ``$COHERE_API_KEY``, then ``$CO_API_KEY``. ``temperature``
-    keeps the shared 0-2 range: the SDK documents only "a non-negative float".
+    ``base_url`` is the API root (``/v2/chat`` and ``/v1/models`` are under it).
+    ``temperature`` keeps the shared 0-2 range: the SDK documents only "a non-negative float".
     """
 
-    model: str = _DEFAULT_MODEL
-    base_url: str = attrs.field(default="https://api.cohere.com", metadata=http_url())
-    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
+    model: str = COHERE.default_model
 
 
-class CohereWire:
+class CohereWire(HttpWire[CohereSettings]):
     """Translation for Cohere's v2 Chat API (see the module docstring)."""
 
-    provider = _PROVIDER
+    identity = COHERE
     settings_type = CohereSettings
+    max_stop = _MAX_STOP
 
-    def access(self, settings: CohereSettings, environ: Mapping[str, str]) -> Access:
-        key = api_key(settings.api_key, environ, _KEY_VARIABLES, provider=_PROVIDER)
-        return Access(base_url=settings.base_url, headers={"authorization": f"Bearer {key}"}, secrets=(key,))
-
-    def check_options(self, options: Mapping[str, Any], settings: CohereSettings) -> GenerateOptions:
-        return validate_options(options, provider=_PROVIDER, max_stop=_MAX_STOP)
-
-    def chat(self, settings: CohereSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> WireRequest:
-        return WireRequest("/v2/chat", _map_request(settings, prompt, options, stream=stream))
+    def chat(self, settings: CohereSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
+        return WireRequest("/v2/chat", _map_request(settings, prompt, call, stream=stream))
 
     def process_response(self, body: Any) -> Completion:
         return _process_response(body)
@@ -103,24 +90,23 @@ class CohereWire:
         message = body.get("message") if isinstance(body, dict) else None
         return message if isinstance(message, str) and message else None
 
-    def map_error(self, response: httpx.Response, detail: str, settings: CohereSettings) -> LLMException:
-        status = response.status_code
+    def map_error(self, reply: ErrorReply, settings: CohereSettings) -> LLMException:
+        status = reply.status
         if status in _AUTH_STATUSES:
-            names = " or ".join(_KEY_VARIABLES)
-            msg = f"{detail} (check the API key: api_key in the llm config, or {names})"
-            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=AuthenticationError, retryable=False)
+            msg = f"{reply.detail} (check the API key: {COHERE.key_hint()})"
+            return error_for_status(reply, provider=_PROVIDER, detail=msg, kind=AuthenticationError, retryable=False)
         if status == 404:
-            model, target = settings.model, safe_url(settings.base_url)
-            msg = f"model {model!r} not found at {target}: {detail} (GET /v1/models lists the models this key can use)"
-            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
-        return error_for_status(response, provider=_PROVIDER, detail=detail, retryable=_RETRYABLE.get(status))
+            model, target = settings.model, safe_url(COHERE.url(settings))
+            msg = f"model {model!r} not found at {target}: {reply.detail} (GET /v1/models lists the models this key can use)"
+            return error_for_status(reply, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
+        return error_for_status(reply, provider=_PROVIDER, retryable=_RETRYABLE.get(status))
 
     def probe(self, settings: CohereSettings) -> WireRequest:
         return WireRequest("/v1/models", method="GET", params={"page_size": "1"})
 
     def probe_problem(self, body: Any, settings: CohereSettings) -> str | None:
         if not (isinstance(body, dict) and isinstance(body.get("models"), list)):
-            return f"{safe_url(settings.base_url)}/v1/models did not answer with Cohere's model list"
+            return f"{safe_url(COHERE.url(settings))}/v1/models did not answer with Cohere's model list"
         return None
 
     def model_request(self, settings: CohereSettings) -> WireRequest | None:
@@ -134,39 +120,21 @@ class CohereWire:
             return ModelFacts(reported, details)
         return ModelFacts(context_from_table(settings.model, CONTEXT_LENGTHS), details)
 
-    def estimate_tokens(self, text: str, settings: CohereSettings | None) -> int:
-        """Cohere's Command tokenizer, approximated offline with tiktoken's ``o200k_base``."""
-        return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
-
 
 class CohereLLM(HttpLLM[CohereSettings]):
     """The ``cohere`` provider: Cohere's hosted Command models over the v2 Chat API."""
 
-    settings_type = CohereSettings
-
-    def __init__(self, **seams: Unpack[Seams]) -> None:
-        super().__init__(CohereWire(), **seams)
+    wire = CohereWire()
 
 
 # -- request mapping (ours -> wire) ------------------------------------------------------------
 
 
-def _map_request(settings: CohereSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> dict[str, Any]:
-    system = options.get("system", settings.system)
-    messages = [{"role": "system", "content": system}] if system else []
+def _map_request(settings: CohereSettings, prompt: str, call: Call, *, stream: bool) -> dict[str, Any]:
+    messages = [{"role": "system", "content": call.system}] if call.system else []
     messages.append({"role": "user", "content": prompt})
-    body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": stream}
-    temperature = options.get("temperature", settings.temperature)
-    if temperature is not None:
-        body["temperature"] = temperature
-    max_tokens = options.get("max_tokens", settings.max_tokens)
-    if max_tokens is not None:
-        body["max_tokens"] = max_tokens
-    if "stop" in options:
-        body["stop_sequences"] = list(options["stop"])
-    if "seed" in options:
-        body["seed"] = options["seed"]
-    return body
+    sampling = call.sampling(temperature="temperature", max_tokens="max_tokens", stop="stop_sequences", seed="seed")
+    return {"model": settings.model, "messages": messages, "stream": stream, **sampling}
 
 
 # -- response processing (wire -> ours) ----------------------------------------------------------

@@ -17,15 +17,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Unpack
+from typing import Any
 
 import attrs
-import httpx
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
-from obra_llm.config.constraints import at_least, header_value, http_url
-from obra_llm.config.secret import Secret
-from obra_llm.config.settings import CommonSettings
+from obra_llm.config.constraints import at_least
 from obra_llm.errors import (
     AuthenticationError,
     ConfigError,
@@ -34,18 +31,21 @@ from obra_llm.errors import (
     ModelNotFoundError,
     RateLimitError,
 )
-from obra_llm.options import validate_options
+from obra_llm.options import Call
 from obra_llm.protocol import GenerateOptions
-from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest, api_key, context_from_table
-from obra_llm.tokens import estimate_tokens
+from obra_llm.providers.http_api import HttpLLM
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest, context_from_table
 from obra_llm.transports.framing import iter_lines, json_object
-from obra_llm.transports.http import error_for_status, safe_url
+from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
-__all__ = ["GeminiLLM", "GeminiSettings", "GeminiWire"]
+__all__ = ["GEMINI", "GeminiLLM", "GeminiSettings", "GeminiWire"]
 
-_PROVIDER = "gemini"
-_DEFAULT_MODEL = "gemini-2.5-flash"
-_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+GEMINI = Identity(
+    name="gemini", label="Gemini", base_url="https://generativelanguage.googleapis.com/v1beta",
+    default_model="gemini-2.5-flash", key_variables=("GEMINI_API_KEY", "GOOGLE_API_KEY"), key_header="x-goog-api-key",
+    key_scheme="", docs="https://ai.google.dev/api/generate-content"
+)
+_PROVIDER = GEMINI.name
 #: ``GenerationConfig.stop_sequences`` holds at most 5 (generative_service.proto).
 _MAX_STOP = 5
 #: ``GenerationConfig.seed`` is an ``int32``.
@@ -72,41 +72,36 @@ _CONTEXT_LENGTHS: Mapping[str, int] = {
 
 
 @attrs.frozen(kw_only=True)
-class GeminiSettings(CommonSettings):
+class GeminiSettings(HttpSettings):
     """Keys of the ``gemini`` provider.
 
-    ``api_key`` falls back to ``$GEMINI_API_KEY``, then ``$GOOGLE_API_KEY``.
     ``thinking_budget`` becomes ``thinkingConfig.thinkingBudget`` (0 turns thinking off on
     2.5 Flash, -1 lets the model decide); thought tokens count against ``max_tokens``.
     """
 
-    model: str = _DEFAULT_MODEL
-    base_url: str = attrs.field(default="https://generativelanguage.googleapis.com/v1beta", metadata=http_url())
-    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
+    model: str = GEMINI.default_model
     thinking_budget: int | None = attrs.field(default=None, metadata=at_least(-1))
 
 
-class GeminiWire:
+class GeminiWire(HttpWire[GeminiSettings]):
     """Translation for the Gemini API (see the module docstring)."""
 
-    provider = _PROVIDER
+    identity = GEMINI
     settings_type = GeminiSettings
-
-    def access(self, settings: GeminiSettings, environ: Mapping[str, str]) -> Access:
-        key = api_key(settings.api_key, environ, _KEY_VARIABLES, provider=_PROVIDER)
-        return Access(base_url=settings.base_url, headers={"x-goog-api-key": key}, secrets=(key,))
+    max_stop = _MAX_STOP
+    context_lengths = _CONTEXT_LENGTHS
 
     def check_options(self, options: Mapping[str, Any], settings: GeminiSettings) -> GenerateOptions:
-        checked = validate_options(options, provider=_PROVIDER, temperature_range=(0.0, 2.0), max_stop=_MAX_STOP)
+        checked = super().check_options(options, settings)
         seed = checked.get("seed")
         if seed is not None and not _SEED_RANGE[0] <= seed <= _SEED_RANGE[1]:
             msg = f"invalid options for gemini.generate(): seed={seed} must fit in 32 bits (Gemini's seed is an int32)"
             raise ConfigError(msg)
         return checked
 
-    def chat(self, settings: GeminiSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> WireRequest:
+    def chat(self, settings: GeminiSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
         model = _model_path(settings.model)
-        body = _map_request(settings, prompt, options)
+        body = _map_request(settings, prompt, call)
         if stream:
             return WireRequest(f"/{model}:streamGenerateContent", body, params={"alt": "sse"})
         return WireRequest(f"/{model}:generateContent", body)
@@ -126,23 +121,17 @@ class GeminiWire:
             return status if isinstance(status, str) else None
         return f"{status}: {message}" if isinstance(status, str) else message
 
-    def map_error(self, response: httpx.Response, detail: str, settings: GeminiSettings) -> LLMException:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        kind, retryable, retry_after, advice = _classify_error(_error_object(body) or {}, response.status_code, settings)
-        text = f"{detail} ({advice})" if advice else detail
-        return error_for_status(
-            response, provider=_PROVIDER, detail=text, kind=kind, retryable=retryable, retry_after=retry_after
-        )
+    def map_error(self, reply: ErrorReply, settings: GeminiSettings) -> LLMException:
+        kind, retryable, retry_after, advice = _classify_error(_error_object(reply.body) or {}, reply.status, settings)
+        text = f"{reply.detail} ({advice})" if advice else reply.detail
+        return error_for_status(reply, provider=_PROVIDER, detail=text, kind=kind, retryable=retryable, retry_after=retry_after)
 
     def probe(self, settings: GeminiSettings) -> WireRequest:
         return WireRequest("/models", method="GET", params={"pageSize": "1"})
 
     def probe_problem(self, body: Any, settings: GeminiSettings) -> str | None:
         if not isinstance(body, dict) or not isinstance(body.get("models", []), list):
-            return f"{safe_url(settings.base_url)}/models did not answer with Gemini's model list"
+            return f"{safe_url(GEMINI.url(settings))}/models did not answer with Gemini's model list"
         return None
 
     def model_request(self, settings: GeminiSettings) -> WireRequest | None:
@@ -156,21 +145,11 @@ class GeminiWire:
             return ModelFacts(limit, details)
         return ModelFacts(context_from_table(settings.model.removeprefix("models/"), _CONTEXT_LENGTHS), details)
 
-    def estimate_tokens(self, text: str, settings: GeminiSettings | None) -> int:
-        """Gemini's SentencePiece tokenizer, approximated offline with tiktoken's ``o200k_base``.
-
-        The exact count needs a network call (``models/{m}:countTokens``); this one does not.
-        """
-        return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
-
 
 class GeminiLLM(HttpLLM[GeminiSettings]):
     """The ``gemini`` provider: Google's Gemini API with an API key."""
 
-    settings_type = GeminiSettings
-
-    def __init__(self, **seams: Unpack[Seams]) -> None:
-        super().__init__(GeminiWire(), **seams)
+    wire = GeminiWire()
 
 
 # -- request mapping (ours -> wire) ------------------------------------------------------------
@@ -181,23 +160,12 @@ def _model_path(model: str) -> str:
     return model if "/" in model else f"models/{model}"
 
 
-def _map_request(settings: GeminiSettings, prompt: str, options: GenerateOptions) -> dict[str, Any]:
+def _map_request(settings: GeminiSettings, prompt: str, call: Call) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    system = options.get("system", settings.system)
-    if system:
-        body["systemInstruction"] = {"parts": [{"text": system}]}
+    if call.system:
+        body["systemInstruction"] = {"parts": [{"text": call.system}]}
     body["contents"] = [{"role": "user", "parts": [{"text": prompt}]}]
-    config: dict[str, Any] = {}
-    temperature = options.get("temperature", settings.temperature)
-    if temperature is not None:
-        config["temperature"] = temperature
-    max_tokens = options.get("max_tokens", settings.max_tokens)
-    if max_tokens is not None:
-        config["maxOutputTokens"] = max_tokens
-    if "stop" in options:
-        config["stopSequences"] = list(options["stop"])
-    if "seed" in options:
-        config["seed"] = options["seed"]
+    config = call.sampling(temperature="temperature", max_tokens="maxOutputTokens", stop="stopSequences", seed="seed")
     if settings.thinking_budget is not None:
         config["thinkingConfig"] = {"thinkingBudget": settings.thinking_budget}
     if config:
@@ -433,14 +401,13 @@ def _classify_error(
     code = error.get("code") if isinstance(error.get("code"), int) else http_status
     reasons = {info.get("reason") for info in _details(error, _ERROR_INFO)}
     if reasons & _KEY_REASONS or code == 401 or status == "UNAUTHENTICATED":
-        variables = " or ".join(_KEY_VARIABLES)
-        return AuthenticationError, False, None, f"the API key was refused: set api_key or {variables} to a valid key"
+        return AuthenticationError, False, None, f"the API key was refused: check {GEMINI.key_hint()}"
     if code == 403 or status == "PERMISSION_DENIED":
         return AuthenticationError, False, None, "the key may not use this API or model"
     if code == 404 or status == "NOT_FOUND":
         if settings is None:
             return ModelNotFoundError, False, None, None
-        where = f"GET {safe_url(settings.base_url)}/models"
+        where = f"GET {safe_url(GEMINI.url(settings))}/models"
         return ModelNotFoundError, False, None, f"check model: {settings.model!r}; {where} lists the models this key can use"
     if code == 429 or status == "RESOURCE_EXHAUSTED":
         daily = _per_day_quota(error)

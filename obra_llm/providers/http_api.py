@@ -1,15 +1,14 @@
 """The ``LLMPlugin`` methods once, for every HTTP provider; each provider supplies a wire.
 
-An ``HttpWire`` is pure translation between obra_llm and one HTTP API: which URL and
-credentials, what request body, how to read an answer, a stream, an error and the model's
-facts. ``HttpLLM`` does everything else the same way for all of them: settings, the pooled
-endpoint, retries and metrics, availability, model info, and closing. A provider module
-then holds its wire and a three-line class binding it::
+``HttpLLM`` does everything that is not translation the same way for every HTTP API:
+settings, the pooled endpoint, retries and metrics, mapping a non-2xx answer (read and
+parsed once, then handed to the wire), feeding a stream's bytes to the wire, availability,
+model info and closing. The call path runs one way: ``HttpLLM`` -> ``CallRunner`` ->
+``HttpEndpoint`` -> the httpx transport; the endpoint returns responses and knows no
+provider. A provider module then holds its wire and a two-line class binding it::
 
     class AnthropicLLM(HttpLLM[AnthropicSettings]):
-        settings_type = AnthropicSettings
-        def __init__(self, **seams: Unpack[Seams]) -> None:
-            super().__init__(AnthropicWire(), **seams)
+        wire = AnthropicWire()
 """
 
 from __future__ import annotations
@@ -17,111 +16,32 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import Any, ClassVar, Generic, NamedTuple, Protocol, Self, TypedDict, TypeVar, Unpack
+from collections.abc import Callable, Generator, Mapping
+from typing import Any, ClassVar, Generic, Literal, Self, TypedDict, TypeVar, Unpack
 
 import attrs
 import httpx
 
 from obra_llm.calls import CallRunner, Completion, StreamItems
-from obra_llm.config.constraints import is_header_safe
 from obra_llm.config.convert import parse_settings
 from obra_llm.config.settings import CommonSettings
-from obra_llm.errors import ConfigError, LLMConnectionException, LLMException
+from obra_llm.errors import LLMConnectionException, LLMException, LLMResponseException
 from obra_llm.metrics import Metrics
+from obra_llm.options import Call, resolve_call
 from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo, ProviderKind
+from obra_llm.providers.http_wire import HttpSettings, HttpWire
 from obra_llm.retry import RetryPolicy
-from obra_llm.transports.endpoint import HttpEndpoint
+from obra_llm.transports.endpoint import HttpEndpoint, WireRequest
+from obra_llm.transports.http import error_reply, redactor
 
-__all__ = ["Access", "HttpLLM", "HttpWire", "ModelFacts", "Seams", "WireRequest", "api_key", "context_from_table"]
+__all__ = ["PROBE_TIMEOUT", "HttpLLM", "Seams"]
 
 logger = logging.getLogger(__name__)
 
-S = TypeVar("S", bound=CommonSettings)
+S = TypeVar("S", bound=HttpSettings)
 
 #: How long ``is_available`` and ``get_model_info`` may take: they must answer fast.
 PROBE_TIMEOUT = 0.9
-
-
-@attrs.frozen
-class Access:
-    """Where a provider's API is and how to authenticate: headers, and the secrets in them."""
-
-    base_url: str
-    headers: Mapping[str, str] = attrs.Factory(dict)
-    secrets: tuple[str, ...] = ()
-
-
-class WireRequest(NamedTuple):
-    """One request to send: method, path under the base URL, JSON body, query parameters."""
-
-    path: str
-    json: Any = None
-    method: str = "POST"
-    params: Mapping[str, str] | None = None
-
-
-@attrs.frozen
-class ModelFacts:
-    """What the API says about the model; ``context_length`` ``None`` when it does not say."""
-
-    context_length: int | None
-    details: Mapping[str, Any] = attrs.Factory(dict)
-
-
-class HttpWire(Protocol[S]):
-    """Translation between obra_llm and one HTTP API. No I/O: ``HttpLLM`` sends and receives."""
-
-    provider: str
-    settings_type: type[S]
-
-    def access(self, settings: S, environ: Mapping[str, str]) -> Access:
-        """Base URL and auth headers; raise ``ConfigError`` naming the variable when a key is missing."""
-        ...
-
-    def check_options(self, options: Mapping[str, Any], settings: S) -> GenerateOptions:
-        """Validate per-call options; reject (never drop) what the API cannot honour."""
-        ...
-
-    def chat(self, settings: S, prompt: str, options: GenerateOptions, *, stream: bool) -> WireRequest:
-        """The generation request (streamed or not)."""
-        ...
-
-    def process_response(self, body: Any) -> Completion:
-        """The answer, usage and stop reason from a non-streamed response body."""
-        ...
-
-    def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
-        """Text pieces, then a ``StreamEnd``, from the raw body chunks of a streamed response."""
-        ...
-
-    def error_text(self, body: Any) -> str | None:
-        """The human message inside an error body (parsed JSON), if there is one."""
-        ...
-
-    def map_error(self, response: httpx.Response, detail: str, settings: S) -> LLMException:
-        """The exception for a non-2xx response (``detail`` is the redacted error text)."""
-        ...
-
-    def probe(self, settings: S) -> WireRequest:
-        """The cheapest authenticated request, for ``is_available``."""
-        ...
-
-    def probe_problem(self, body: Any, settings: S) -> str | None:
-        """What the probe's answer says is wrong (e.g. the model is missing), or ``None``."""
-        ...
-
-    def model_request(self, settings: S) -> WireRequest | None:
-        """The request that describes the model, or ``None`` when the API has none."""
-        ...
-
-    def model_facts(self, body: Any | None, settings: S) -> ModelFacts:
-        """Context length and details from ``model_request``'s answer (``None``: not asked or failed)."""
-        ...
-
-    def estimate_tokens(self, text: str, settings: S | None) -> int:
-        """Offline token estimate for the configured model."""
-        ...
 
 
 class Seams(TypedDict, total=False):
@@ -133,50 +53,24 @@ class Seams(TypedDict, total=False):
     environ: Mapping[str, str]
 
 
-def api_key(
-    settings_key: Any, environ: Mapping[str, str], variables: tuple[str, ...], *, provider: str
-) -> str:
-    """The API key from config (a ``Secret``) or the first set environment variable.
-
-    A missing key raises ``ConfigError`` naming both ways to provide one.
-    """
-    if settings_key is not None and settings_key.reveal():
-        return str(settings_key.reveal())
-    for variable in variables:
-        value = environ.get(variable)
-        if value and not is_header_safe(value):
-            msg = f"the API key in {variable} is not printable ASCII, so it cannot be sent in an HTTP header (value hidden)"
-            raise ConfigError(msg, problems=[f"{msg} @ ${variable}"])
-        if value:
-            return value
-    names = " or ".join(variables)
-    msg = f"no API key for {provider}: set {names}, or api_key: ${{{variables[0]}}} in the llm config"
-    raise ConfigError(msg, problems=[f"{msg} @ $.api_key"])
-
-
-def context_from_table(model: str, table: Mapping[str, int]) -> int | None:
-    """The context length of the longest ``table`` key that ``model`` starts with.
-
-    Each provider keeps such a table for models its API does not describe; a dated model
-    id (``gpt-4o-2024-08-06``) finds its family (``gpt-4o``).
-    """
-    matches = [prefix for prefix in table if model.startswith(prefix)]
-    return table[max(matches, key=len)] if matches else None
-
-
 class HttpLLM(Generic[S]):
-    """An HTTP API provider: the ``LLMPlugin`` methods over one ``HttpWire``.
+    """An HTTP API provider: the ``LLMPlugin`` methods over the class's ``wire``.
 
     The constructor does no I/O; ``initialize`` validates the config, resolves credentials
     and builds the pooled client; calls are retried per policy and counted in ``metrics``.
     """
 
-    #: The settings class, for the registry and docs; the same as the wire's ``settings_type``.
+    wire: ClassVar[HttpWire[Any]]
+    #: The settings class (the wire's), for the registry and docs.
     settings_type: ClassVar[type[CommonSettings]]
     kind: ClassVar[ProviderKind] = "http"
 
-    def __init__(self, wire: HttpWire[S], **seams: Unpack[Seams]) -> None:
-        self._wire = wire
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "wire" in cls.__dict__:
+            cls.settings_type = cls.wire.settings_type
+
+    def __init__(self, **seams: Unpack[Seams]) -> None:
         self._transport = seams.get("transport")
         self._clock = seams.get("clock", time.monotonic)
         self._sleep = seams.get("sleep", time.sleep)
@@ -195,8 +89,10 @@ class HttpLLM(Generic[S]):
 
     def initialize(self, config: Mapping[str, Any], /) -> None:
         """Validate ``config``, resolve credentials and build the HTTP client; nothing is sent."""
-        wire = self._wire
-        settings = parse_settings(wire.settings_type, config, provider=wire.provider)
+        wire = self.wire
+        settings: S = parse_settings(wire.settings_type, config, provider=wire.provider)
+        if not settings.model:
+            settings = attrs.evolve(settings, model=wire.identity.default_model)
         access = wire.access(settings, os.environ if self._environ is None else self._environ)
         self.close()
         endpoint = HttpEndpoint(
@@ -204,85 +100,66 @@ class HttpLLM(Generic[S]):
             base_url=access.base_url,
             timeout=settings.timeout,
             headers=access.headers,
-            secrets=access.secrets,
-            error_text=wire.error_text,
-            map_error=lambda response, detail: wire.map_error(response, detail, settings),
             transport=self._transport,
         )
         policy = RetryPolicy.from_settings(settings, timeout=settings.timeout)
-        self._state = _Ready(settings, endpoint, CallRunner(policy, clock=self._clock, sleep=self._sleep))
+        calls = CallRunner(policy, clock=self._clock, sleep=self._sleep)
+        self._state = _Ready(settings, endpoint, calls, redactor(*access.secrets))
         self._closed = False
         self._info = None
         logger.debug("%s provider ready: model %s at %s", wire.provider, settings.model, endpoint.target)
 
     def generate(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> str:
         """The whole answer to ``prompt`` (one non-streamed request, retried per policy)."""
-        state, request, timeout = self._chat(prompt, options, stream=False)
-        wire = self._wire
+        state, request, call = self._chat(prompt, options, stream=False)
+        process = self.wire.process_response
 
         def attempt(left: float) -> Completion:
-            body = state.endpoint.request_json(
-                request.method, request.path, json=request.json, params=request.params, timeout=min(timeout, left)
-            )
-            return wire.process_response(body)
+            return process(self._request(state, request, min(call.timeout, left)))
 
-        return state.calls.complete(attempt, timeout=timeout).text
+        return state.calls.complete(attempt, timeout=call.timeout).text
 
     def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
         """Yield the answer as the API streams it; options are checked before any I/O."""
-        state, request, timeout = self._chat(prompt, options, stream=True)
-        wire = self._wire
-
-        def open_stream(left: float) -> StreamItems:
-            return state.endpoint.stream(
-                request.path,
-                json=request.json,
-                params=request.params,
-                timeout=min(timeout, left),
-                process=wire.process_stream,
-            )
-
-        return state.calls.stream(open_stream, timeout=timeout)
+        state, request, call = self._chat(prompt, options, stream=True)
+        return state.calls.stream(lambda left: self._stream(state, request, min(call.timeout, left)), timeout=call.timeout)
 
     def is_available(self) -> bool:
         """Whether a cheap authenticated request succeeds within about a second."""
         problem = self.availability_problem()
         if problem:
-            logger.info("%s is not available: %s", self._wire.provider, problem)
+            logger.info("%s is not available: %s", self.wire.provider, problem)
         return problem is None
 
     def availability_problem(self) -> str | None:
         """Why calls cannot succeed now (with the fix), or ``None`` when they can."""
         state = self._ready()
-        probe = self._wire.probe(state.settings)
+        probe = self.wire.probe(state.settings)
         try:
-            body = state.endpoint.request_json(probe.method, probe.path, params=probe.params, json=probe.json, timeout=PROBE_TIMEOUT)
+            body = self._request(state, probe, PROBE_TIMEOUT)
         except LLMConnectionException as error:
-            hint = getattr(self._wire, "unreachable_hint", "check base_url and the network")
-            return f"{error.message} ({hint})"
+            return f"{error.message} ({self.wire.identity.unreachable_hint})"
         except LLMException as error:
             return f"{state.endpoint.target}{probe.path} failed: {error.message}"
-        return self._wire.probe_problem(body, state.settings)
+        return self.wire.probe_problem(body, state.settings)
 
     def get_model_info(self) -> ModelInfo:
         """Model name, endpoint and context length (from the API where it says, else a table)."""
         state = self._ready()
         if self._info is not None:
             return self._info
-        request = self._wire.model_request(state.settings)
+        request = self.wire.model_request(state.settings)
         body: Any | None = None
         failed = False
         if request is not None:
             try:
-                body = state.endpoint.request_json(
-                    request.method, request.path, params=request.params, json=request.json, timeout=PROBE_TIMEOUT
-                )
+                body = self._request(state, request, PROBE_TIMEOUT)
             except LLMException as error:
-                logger.debug("%s model info request failed, using fallbacks: %s", self._wire.provider, error)
+                logger.debug("%s model info request failed, using fallbacks: %s", self.wire.provider, error)
                 failed = True
-        facts = self._wire.model_facts(body, state.settings)
+        facts = self.wire.model_facts(body, state.settings)
         info: ModelInfo = {
-            "provider": self._wire.provider,
+            "provider": self.wire.provider,
             "model_name": state.settings.model,
             "type": self.kind,
             "execution_mode": "http",
@@ -300,8 +177,8 @@ class HttpLLM(Generic[S]):
         return (self._state.calls.metrics if self._state else Metrics()).snapshot()
 
     def estimate_tokens(self, text: str, /) -> int:
-        """Offline estimate; see the provider module for what it approximates."""
-        return self._wire.estimate_tokens(text, self._state.settings if self._state else None)
+        """Offline estimate; see the provider's wire for what it approximates."""
+        return self.wire.estimate_tokens(text, self._state.settings if self._state else None)
 
     def close(self) -> None:
         """Close the HTTP connection pool; ``initialize`` makes the provider usable again."""
@@ -315,12 +192,41 @@ class HttpLLM(Generic[S]):
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def _chat(self, prompt: str, options: GenerateOptions, *, stream: bool) -> tuple[_Ready[S], WireRequest, float]:
-        """The ready state, the checked generation request, and this call's attempt timeout."""
+    # -- one request, one way down and back ------------------------------------------------
+
+    def _chat(self, prompt: str, options: GenerateOptions, *, stream: bool) -> tuple[_Ready[S], WireRequest, Call]:
+        """The ready state, the generation request, and this call's resolved options."""
         state = self._ready()
-        checked = self._wire.check_options(options, state.settings)
-        request = self._wire.chat(state.settings, prompt, checked, stream=stream)
-        return state, request, checked.get("timeout", state.settings.timeout)
+        call = resolve_call(state.settings, self.wire.check_options(options, state.settings))
+        return state, self.wire.chat(state.settings, prompt, call, stream=stream), call
+
+    def _request(self, state: _Ready[S], request: WireRequest, timeout: float) -> Any:
+        """The parsed JSON body of a 2xx answer to ``request``; anything else raises."""
+        with _provider_named(self.wire.provider):
+            response = state.endpoint.send(request, timeout=timeout)
+            if not response.is_success:
+                raise self._error(state, response)
+            try:
+                return response.json()
+            except ValueError as error:
+                msg = f"{state.endpoint.target} answered HTTP {response.status_code} with a body that is not JSON"
+                raise LLMResponseException(msg, status_code=response.status_code) from error
+
+    def _stream(self, state: _Ready[S], request: WireRequest, timeout: float) -> StreamItems:
+        """The wire's stream items from a streamed answer; the rest of the body is drained for reuse."""
+        with _provider_named(self.wire.provider):
+            opened = state.endpoint.open(request, timeout=timeout)
+            try:
+                if not opened.response.is_success:
+                    raise self._error(state, opened.read())
+                yield from self.wire.process_stream(opened.chunks())
+                opened.drain()
+            finally:
+                opened.close()
+
+    def _error(self, state: _Ready[S], response: httpx.Response) -> LLMException:
+        """The wire's exception for a non-2xx ``response`` (its body already read), parsed once."""
+        return self.wire.map_error(error_reply(response, self.wire.error_text, state.redact), state.settings)
 
     def _ready(self) -> _Ready[S]:
         if self._state is None or self._closed:
@@ -330,10 +236,28 @@ class HttpLLM(Generic[S]):
         return self._state
 
 
+class _provider_named:
+    """Attaches the provider name to any ``LLMException`` leaving the block without one: the one boundary."""
+
+    __slots__ = ("provider",)
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> Literal[False]:
+        if isinstance(error, LLMException) and not error.provider:
+            error.provider = self.provider
+        return False
+
+
 @attrs.frozen
 class _Ready(Generic[S]):
-    """What ``initialize`` builds once: validated settings, the endpoint, the call runner."""
+    """What ``initialize`` builds once: validated settings, the endpoint, the call runner, the redactor."""
 
     settings: S
     endpoint: HttpEndpoint
     calls: CallRunner
+    redact: Callable[[str], str]

@@ -9,63 +9,51 @@ has started, an error arrives as a last ``{"error": ...}`` line with status 200 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any, Unpack
+from collections.abc import Iterator
+from typing import Any
 
 import attrs
-import httpx
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
-from obra_llm.config.constraints import at_least, header_value, http_url
-from obra_llm.config.secret import Secret
-from obra_llm.config.settings import CommonSettings
+from obra_llm.config.constraints import at_least
 from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
-from obra_llm.options import validate_options
-from obra_llm.protocol import GenerateOptions
-from obra_llm.providers.http_api import Access, HttpLLM, ModelFacts, Seams, WireRequest
-from obra_llm.tokens import estimate_tokens
+from obra_llm.options import Call
+from obra_llm.providers.http_api import HttpLLM
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest
 from obra_llm.transports.framing import iter_ndjson
-from obra_llm.transports.http import error_for_status, safe_url
+from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
-__all__ = ["OllamaLLM", "OllamaSettings", "OllamaWire"]
+__all__ = ["OLLAMA", "OllamaLLM", "OllamaSettings", "OllamaWire"]
 
-_PROVIDER = "ollama"
-_DEFAULT_MODEL = "qwen2.5-coder:32b"
+OLLAMA = Identity(
+    name="ollama", label="Ollama", base_url="http://localhost:11434", default_model="qwen2.5-coder:32b",
+    key_required=False, docs="https://github.com/ollama/ollama/blob/main/docs/api.md",
+    unreachable_hint="start it with `ollama serve`, or set base_url to where it runs"
+)
+_PROVIDER = OLLAMA.name
 
 
 @attrs.frozen(kw_only=True)
-class OllamaSettings(CommonSettings):
-    """Keys of the ``ollama`` provider. ``api_url`` (legacy) is accepted for ``endpoint``.
+class OllamaSettings(HttpSettings):
+    """Keys of the ``ollama`` provider (``endpoint`` and ``api_url`` are old names of ``base_url``).
 
     ``context_length`` becomes ``num_ctx`` (the window Ollama allocates); ``keep_alive`` is
     a duration (``"10m"``) or seconds; ``api_key`` is only for ollama.com's hosted API.
     """
 
-    model: str = _DEFAULT_MODEL
-    endpoint: str = attrs.field(default="http://localhost:11434", metadata=http_url())
+    model: str = OLLAMA.default_model
     context_length: int | None = attrs.field(default=None, metadata=at_least(1))
     keep_alive: str | float | None = None
-    api_key: Secret | None = attrs.field(default=None, metadata=header_value())
 
 
-class OllamaWire:
+class OllamaWire(HttpWire[OllamaSettings]):
     """Translation for Ollama's native API (see the module docstring)."""
 
-    provider = _PROVIDER
+    identity = OLLAMA
     settings_type = OllamaSettings
-    #: Shown by ``availability_problem`` when the server cannot be reached.
-    unreachable_hint = "start it with `ollama serve`, or set endpoint to where it runs"
 
-    def access(self, settings: OllamaSettings, environ: Mapping[str, str]) -> Access:
-        secret = settings.api_key.reveal() if settings.api_key else None
-        headers = {"authorization": f"Bearer {secret}"} if secret else {}
-        return Access(base_url=settings.endpoint, headers=headers, secrets=(secret,) if secret else ())
-
-    def check_options(self, options: Mapping[str, Any], settings: OllamaSettings) -> GenerateOptions:
-        return validate_options(options, provider=_PROVIDER)
-
-    def chat(self, settings: OllamaSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> WireRequest:
-        return WireRequest("/api/chat", _map_request(settings, prompt, options, stream=stream))
+    def chat(self, settings: OllamaSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
+        return WireRequest("/api/chat", _map_request(settings, prompt, call, stream=stream))
 
     def process_response(self, body: Any) -> Completion:
         return _process_response(body)
@@ -77,18 +65,18 @@ class OllamaWire:
         error = body.get("error") if isinstance(body, dict) else None
         return error if isinstance(error, str) else None
 
-    def map_error(self, response: httpx.Response, detail: str, settings: OllamaSettings) -> LLMException:
-        if response.status_code == 404:
+    def map_error(self, reply: ErrorReply, settings: OllamaSettings) -> LLMException:
+        if reply.status == 404:
             model = settings.model
-            msg = f"model {model!r} not found on {safe_url(settings.endpoint)}: {detail} (run `ollama pull {model}`)"
-            return error_for_status(response, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
-        return error_for_status(response, provider=_PROVIDER, detail=detail)
+            msg = f"model {model!r} not found on {safe_url(OLLAMA.url(settings))}: {reply.detail} (run `ollama pull {model}`)"
+            return error_for_status(reply, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
+        return super().map_error(reply, settings)
 
     def probe(self, settings: OllamaSettings) -> WireRequest:
         return WireRequest("/api/tags", method="GET")
 
     def probe_problem(self, body: Any, settings: OllamaSettings) -> str | None:
-        target, model = safe_url(settings.endpoint), settings.model
+        target, model = safe_url(OLLAMA.url(settings)), settings.model
         models = body.get("models") if isinstance(body, dict) else None
         if not isinstance(models, list):
             return f"{target}/api/tags did not answer with Ollama's model list"
@@ -106,38 +94,20 @@ class OllamaWire:
         trained = details.get("trained_context_length")
         return ModelFacts(settings.context_length or (trained if isinstance(trained, int) else None), details)
 
-    def estimate_tokens(self, text: str, settings: OllamaSettings | None) -> int:
-        """Qwen and Llama tokenizers, approximated offline with tiktoken's ``o200k_base``."""
-        return estimate_tokens(text, settings.model if settings else _DEFAULT_MODEL)
-
 
 class OllamaLLM(HttpLLM[OllamaSettings]):
     """The ``ollama`` provider: a local (or hosted) Ollama server over its native API."""
 
-    settings_type = OllamaSettings
-
-    def __init__(self, **seams: Unpack[Seams]) -> None:
-        super().__init__(OllamaWire(), **seams)
+    wire = OllamaWire()
 
 
 # -- request mapping (ours -> wire) ------------------------------------------------------------
 
 
-def _map_request(settings: OllamaSettings, prompt: str, options: GenerateOptions, *, stream: bool) -> dict[str, Any]:
-    system = options.get("system", settings.system)
-    messages = [{"role": "system", "content": system}] if system else []
+def _map_request(settings: OllamaSettings, prompt: str, call: Call, *, stream: bool) -> dict[str, Any]:
+    messages = [{"role": "system", "content": call.system}] if call.system else []
     messages.append({"role": "user", "content": prompt})
-    wire_options: dict[str, Any] = {}
-    temperature = options.get("temperature", settings.temperature)
-    if temperature is not None:
-        wire_options["temperature"] = temperature
-    max_tokens = options.get("max_tokens", settings.max_tokens)
-    if max_tokens is not None:
-        wire_options["num_predict"] = max_tokens
-    if "stop" in options:
-        wire_options["stop"] = list(options["stop"])
-    if "seed" in options:
-        wire_options["seed"] = options["seed"]
+    wire_options = call.sampling(temperature="temperature", max_tokens="num_predict", stop="stop", seed="seed")
     if settings.context_length is not None:
         wire_options["num_ctx"] = settings.context_length
     body: dict[str, Any] = {"model": settings.model, "messages": messages, "stream": stream}

@@ -14,29 +14,19 @@ environment are honoured as the client honours them (``pooled_transport``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import Any, NamedTuple
 
 import httpx
 
 from obra_llm._version import __version__
-from obra_llm.errors import LLMException, LLMResponseException
-from obra_llm.transports.http import (
-    attempt_timeout,
-    pooled_transport,
-    read_error_detail,
-    redactor,
-    safe_url,
-    translate_transport_errors,
-)
+from obra_llm.transports.http import attempt_timeout, pooled_transport, safe_url, translate_transport_errors
 
-__all__ = ["DEFAULT_HEADERS", "ErrorMapper", "HttpEndpoint"]
-
-T = TypeVar("T")
+__all__ = ["HttpEndpoint", "OpenStream", "WireRequest"]
 
 #: Sent with every request; a provider's own headers (credentials, versions) are added to them.
-DEFAULT_HEADERS: Mapping[str, str] = {
+_DEFAULT_HEADERS: Mapping[str, str] = {
     "accept": "application/json",
     "accept-encoding": "gzip, deflate",
     "connection": "keep-alive",
@@ -50,12 +40,22 @@ _SAME_TIMEOUT = 0.05
 #: How many distinct URLs an endpoint keeps parsed (a provider uses a handful: chat, probe, model).
 _CACHED_URLS = 64
 
-#: Builds the exception for a non-2xx response: ``(response, detail) -> exception``.
-ErrorMapper = Callable[[httpx.Response, str], LLMException]
+
+class WireRequest(NamedTuple):
+    """One request to send: path under the base URL, JSON body, method, query parameters."""
+
+    path: str
+    json: Any = None
+    method: str = "POST"
+    params: Mapping[str, str] | None = None
 
 
 class HttpEndpoint:
-    """A base URL, its credentials and a pooled, thread-safe transport, for one provider instance."""
+    """A base URL, its headers and a pooled, thread-safe transport, for one provider instance.
+
+    It sends and returns responses; what a status or a body means is the caller's business.
+    Every ``httpx`` failure, while sending or while reading, is already an ``LLMException``.
+    """
 
     def __init__(
         self,
@@ -64,75 +64,34 @@ class HttpEndpoint:
         base_url: str,
         timeout: float,
         headers: Mapping[str, str] | None = None,
-        secrets: Sequence[str] = (),
-        error_text: Callable[[Any], str | None],
-        map_error: ErrorMapper,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.provider = provider
         self.target = safe_url(base_url)
-        self.redact = redactor(*secrets)
         self._base_url = base_url.rstrip("/")
-        self._headers = httpx.Headers({**DEFAULT_HEADERS, **(headers or {})})
+        self._headers = httpx.Headers({**_DEFAULT_HEADERS, **(headers or {})})
         self._transport = transport or pooled_transport(self._base_url)
         self._urls: dict[str | tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
         self._timeout = timeout
         self._timeout_extension = {"timeout": attempt_timeout(timeout).as_dict()}
         self._errors = translate_transport_errors(provider, target=self.target, timeout=timeout)
-        self._error_text = error_text
-        self._map_error = map_error
 
-    def request_json(
-        self,
-        method: str,
-        path: str,
-        *,
-        timeout: float,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-    ) -> Any:
-        """Send one request and return its parsed JSON body; errors become ``LLMException``s."""
+    def send(self, request: WireRequest, *, timeout: float) -> httpx.Response:
+        """Send ``request`` and return its response with the body read (and the connection released)."""
         errors, extensions = self._per_attempt(timeout)
         with errors:
-            response = self._send(method, path, json=json, params=params, extensions=extensions)
+            response = self._send(request, extensions)
             try:
                 response.read()
             finally:
                 response.close()
-            if response.is_error:
-                raise self._error(response)
-            return self._parsed(response)
+            return response
 
-    def stream(
-        self,
-        path: str,
-        *,
-        timeout: float,
-        json: Any,
-        process: Callable[[Iterator[bytes]], Iterator[T]],
-        params: Mapping[str, str] | None = None,
-    ) -> Generator[T, None, None]:
-        """POST ``json`` and hand the body's byte chunks to ``process`` as they arrive.
-
-        When ``process`` is done, whatever is left of the body is read (and dropped) so the
-        connection is reused; closing the stream early closes the response instead.
-        """
+    def open(self, request: WireRequest, *, timeout: float) -> OpenStream:
+        """Send ``request`` and return the response with its headers read and its body still to come."""
         errors, extensions = self._per_attempt(timeout)
         with errors:
-            response = self._send("POST", path, json=json, params=params, extensions=extensions)
-            try:
-                if response.is_error:
-                    raise self._error(response)
-                chunks = response.iter_bytes()
-                try:
-                    yield from process(chunks)
-                except LLMException as error:
-                    error.provider = error.provider or self.provider  # the shared readers know no provider
-                    raise
-                for _ in chunks:
-                    pass
-            finally:
-                response.close()
+            return OpenStream(self._send(request, extensions), errors)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -148,16 +107,20 @@ class HttpEndpoint:
                 self._urls[key] = url
         return url
 
-    def _send(
-        self, method: str, path: str, *, json: Any, params: Mapping[str, str] | None, extensions: dict[str, Any]
-    ) -> httpx.Response:
+    def _send(self, request: WireRequest, extensions: dict[str, Any]) -> httpx.Response:
         """The response to one request, its body not read yet.
 
         ``handle_request`` is looked up on every call, so that vcrpy's patch of the transport class applies.
         """
-        request = httpx.Request(method, self._url(path, params), headers=self._headers, json=json, extensions=extensions)
-        response = self._transport.handle_request(request)
-        response.request = request
+        built = httpx.Request(
+            request.method,
+            self._url(request.path, request.params),
+            headers=self._headers,
+            json=request.json,
+            extensions=extensions,
+        )
+        response = self._transport.handle_request(built)
+        response.request = built
         return response
 
     def _per_attempt(self, seconds: float) -> tuple[AbstractContextManager[None], dict[str, Any]]:
@@ -171,12 +134,37 @@ class HttpEndpoint:
         errors = translate_transport_errors(self.provider, target=self.target, timeout=seconds)
         return errors, {"timeout": attempt_timeout(seconds).as_dict()}
 
-    def _error(self, response: httpx.Response) -> LLMException:
-        return self._map_error(response, read_error_detail(response, self._error_text, self.redact))
 
-    def _parsed(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError as error:
-            msg = f"{self.target} answered HTTP {response.status_code} with a body that is not JSON"
-            raise LLMResponseException(msg, provider=self.provider, status_code=response.status_code) from error
+class OpenStream:
+    """A response whose body is read as it arrives; reading errors are already ``LLMException``s."""
+
+    __slots__ = ("_chunks", "_errors", "response")
+
+    def __init__(self, response: httpx.Response, errors: AbstractContextManager[None]) -> None:
+        self.response = response
+        self._errors = errors
+        self._chunks = self._iterate()
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body's byte chunks, as they arrive (one iterator: ``drain`` continues it)."""
+        return self._chunks
+
+    def read(self) -> httpx.Response:
+        """The response with the whole body read (an error's body, say)."""
+        with self._errors:
+            self.response.read()
+        return self.response
+
+    def drain(self) -> None:
+        """Read (and drop) what is left, so that the connection goes back to the pool."""
+        for _ in self._chunks:
+            pass
+
+    def close(self) -> None:
+        """Release the connection (closing it if the body was not read to its end)."""
+        self._chunks.close()
+        self.response.close()
+
+    def _iterate(self) -> Generator[bytes, None, None]:
+        with self._errors:
+            yield from self.response.iter_bytes()

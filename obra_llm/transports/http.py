@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import json
 import ssl
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import httpx
 
@@ -32,7 +33,8 @@ __all__ = [
     "error_for_status",
     "parse_retry_after",
     "pooled_transport",
-    "read_error_detail",
+    "ErrorReply",
+    "error_reply",
     "redactor",
     "safe_url",
     "translate_transport_errors",
@@ -41,6 +43,8 @@ __all__ = [
 #: Statuses worth retrying, as the OpenAI and Anthropic SDKs decide (529 is >= 500).
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
 _MASK = "**********"
+#: How much of an error body a message quotes.
+_DETAIL_CHARS = 500
 
 
 def pooled_transport(base_url: str) -> httpx.HTTPTransport:
@@ -182,29 +186,57 @@ def parse_retry_after(headers: Mapping[str, str], *, now: Callable[[], float] = 
     return seconds if seconds >= 0 else None
 
 
+class ErrorReply(NamedTuple):
+    """A non-2xx answer, read once: what every provider's error mapping receives.
+
+    ``body`` is the parsed JSON (``None`` when the body is not JSON); ``detail`` is the
+    readable error text (the provider's own message when it has one, else the raw body),
+    already redacted and truncated.
+    """
+
+    status: int
+    reason: str
+    headers: httpx.Headers
+    path: str
+    body: Any
+    detail: str
+
+
+def error_reply(response: httpx.Response, extract: Callable[[Any], str | None], redact: Callable[[str], str]) -> ErrorReply:
+    """The ``ErrorReply`` of a read error ``response``: its body parsed once, its text via ``extract``."""
+    raw = response.content.decode("utf-8", errors="replace")
+    try:
+        body: Any = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        body = None
+    text = extract(body) if body is not None else None
+    detail = redact(text if text else (raw.strip() or "(empty body)"))
+    detail = detail if len(detail) <= _DETAIL_CHARS else detail[:_DETAIL_CHARS] + "..."
+    return ErrorReply(response.status_code, response.reason_phrase or "error", response.headers, response.request.url.path, body, detail)
+
+
 def error_for_status(
-    response: httpx.Response,
+    reply: ErrorReply,
     *,
     provider: str,
-    detail: str,
+    detail: str | None = None,
     kind: type[LLMException] | None = None,
     retryable: bool | None = None,
     retry_after: float | None = None,
 ) -> LLMException:
-    """The exception for a non-2xx ``response``; providers may override kind and retryability.
+    """The exception for a non-2xx ``reply``; providers may override text, kind and retryability.
 
     The default classes: 401/403 authentication (not retried); 429 rate limit, 408, 409 and
     5xx retried; any other status a non-retried response error. ``x-should-retry`` from the
     server overrides the default, and a provider's explicit ``retryable`` overrides both.
     """
-    status = response.status_code
+    status = reply.status
     default_kind, default_retryable = _classify(status)
-    should_retry = response.headers.get("x-should-retry", "").lower()
+    should_retry = reply.headers.get("x-should-retry", "").lower()
     if should_retry in ("true", "false"):
         default_retryable = should_retry == "true"
-    hint = retry_after if retry_after is not None else parse_retry_after(response.headers)
-    reason = response.reason_phrase or "error"
-    msg = f"HTTP {status} {reason} from {response.request.url.path}: {detail}"
+    hint = retry_after if retry_after is not None else parse_retry_after(reply.headers)
+    msg = f"HTTP {status} {reply.reason} from {reply.path}: {reply.detail if detail is None else detail}"
     return (kind or default_kind)(
         msg,
         provider=provider,
@@ -220,18 +252,3 @@ def _classify(status: int) -> tuple[type[LLMException], bool]:
     if status == 429:
         return RateLimitError, True
     return LLMResponseException, status in _RETRYABLE_STATUSES or status >= 500
-
-
-def read_error_detail(response: httpx.Response, extract: Callable[[Any], str | None], redact: Callable[[str], str]) -> str:
-    """The error text from ``response``'s body via ``extract`` (on parsed JSON), else the raw text.
-
-    Reads the body first (it may be a streamed response), truncates, and redacts secrets.
-    """
-    raw = response.read().decode("utf-8", errors="replace")
-    text: str | None = None
-    try:
-        text = extract(response.json())
-    except ValueError:
-        text = None
-    detail = redact(text if text else (raw.strip() or "(empty body)"))
-    return detail if len(detail) <= 500 else detail[:500] + "..."

@@ -38,6 +38,7 @@ from obra_llm.providers.ollama import OllamaLLM
 from obra_llm.providers.openai import OpenAILLM
 from tests.support import anthropic_wire, cohere_wire, gemini_wire, mistral_wire, ollama_wire, openai_wire
 from tests.support.chat_completions_wire import Answer as ChatAnswer
+from tests.support.http_specs import PRESETS, Preset
 from tests.support.wire_server import Chunked, Json, Raw, Request, Sse, WireServer, sse_event
 
 __all__ = [
@@ -82,7 +83,6 @@ class FaultKit(Generic[W]):
     checks_key: bool
     model: str
     key: str
-    url_key: str = "base_url"
     #: Path suffixes of the generation requests (what ``attempts`` counts).
     generation_paths: tuple[str, ...]
     #: The whole streamed body of an answer with these pieces.
@@ -126,7 +126,7 @@ class FaultKit(Generic[W]):
     def config(self, url: str, *, key: str | None = None, **settings: Any) -> dict[str, Any]:
         """The provider config for a server at ``url``: the right key, a model it knows, ``settings``."""
         api_key = {"api_key": key or self.key}
-        return {"type": self.name, self.url_key: url, "model": self.model} | api_key | settings
+        return {"type": self.name, "base_url": url, "model": self.model} | api_key | settings
 
     def make(
         self, url: str, *, clock: Callable[[], float], sleep: Callable[[float], None], key: str | None = None, **settings: Any
@@ -251,7 +251,6 @@ OLLAMA: FaultKit[ollama_wire.OllamaWireServer] = FaultKit(
     checks_key=False,
     model=_OLLAMA_MODEL,
     key="ollama-hosted-key-not-a-secret",
-    url_key="endpoint",
     generation_paths=("/api/chat",),
     stream_body=_ollama_stream,
     whole_body=_ollama_whole,
@@ -432,6 +431,20 @@ COHERE: FaultKit[KeyedCohereServer] = FaultKit(
     invalid_stream=lambda: Sse([sse_event('{"type": "message-start", "id": ', "message-start")]),
 )
 
+# -- the OpenAI-compatible presets: OpenAI's faults, on each preset's own server ---------------------
+
+
+def _preset_kit(preset: Preset) -> FaultKit[Any]:
+    return attrs.evolve(
+        OPENAI,
+        name=preset.llm.wire.identity.name,
+        provider_type=preset.llm,
+        server_type=preset.server,
+        model=preset.llm.wire.identity.default_model,
+    )
+
+
 #: Every HTTP provider's kit, by provider name.
-KITS: Mapping[str, FaultKit[Any]] = {kit.name: kit for kit in (OLLAMA, ANTHROPIC, OPENAI, MISTRAL, GEMINI, COHERE)}
+_OWN_KITS: tuple[FaultKit[Any], ...] = (OLLAMA, ANTHROPIC, OPENAI, MISTRAL, GEMINI, COHERE)
+KITS: Mapping[str, FaultKit[Any]] = {kit.name: kit for kit in (*_OWN_KITS, *(_preset_kit(preset) for preset in PRESETS))}
 ALL_KITS: tuple[FaultKit[Any], ...] = tuple(KITS.values())

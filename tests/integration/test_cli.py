@@ -40,7 +40,7 @@ def test_check_explains_a_missing_ollama_in_one_line(tmp_path: Path) -> None:
     failures = [line for line in done.stdout.splitlines() if line.startswith("FAIL")]
     assert failures == [
         f"FAIL  not usable: cannot connect to {url}: [Errno 111] Connection refused; is the server running? "
-        "(start it with `ollama serve`, or set endpoint to where it runs)"
+        "(start it with `ollama serve`, or set base_url to where it runs)"
     ]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from obra_llm.config.settings import CommonSettings
 from obra_llm.demo import RECORDING_FOLDERS
+from obra_llm.providers.http_wire import HttpSettings
 from obra_llm.registry import REGISTRY
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -17,15 +18,27 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 PAGES = {"openai-codex": "codex"}
 
 
+#: The page of the OpenAI-compatible presets, which have no page of their own.
+COMPATIBLE_PAGE = DOCS / "providers" / "openai-compatible.md"
+
+
 def provider_page(llm_type: str) -> Path:
     name = RECORDING_FOLDERS.get(llm_type, llm_type)
-    return DOCS / "providers" / f"{PAGES.get(name, name)}.md"
+    own = DOCS / "providers" / f"{PAGES.get(name, name)}.md"
+    return own if own.exists() else COMPATIBLE_PAGE
 
 
-def test_common_keys_are_in_the_configuration_page() -> None:
+@pytest.mark.parametrize("common", [CommonSettings, HttpSettings], ids=["every provider", "every HTTP provider"])
+def test_common_keys_are_in_the_configuration_page(common: type[CommonSettings]) -> None:
     page = (DOCS / "configuration.md").read_text(encoding="utf-8")
-    missing = [field.name for field in attrs.fields(CommonSettings) if f"| `{field.name}` |" not in page]
+    missing = [field.name for field in attrs.fields(common) if f"| `{field.name}` |" not in page]
     assert missing == []
+
+
+@pytest.mark.parametrize("llm_type", sorted(REGISTRY))
+def test_a_provider_without_a_page_has_a_section_on_the_compatible_page(llm_type: str) -> None:
+    if provider_page(llm_type) == COMPATIBLE_PAGE:
+        assert f"`type: {llm_type}`" in COMPATIBLE_PAGE.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("llm_type", sorted(REGISTRY))
@@ -35,7 +48,7 @@ def test_every_provider_key_is_on_its_page(llm_type: str) -> None:
     text = page.read_text(encoding="utf-8")
     settings_type = getattr(REGISTRY[llm_type], "settings_type", None)
     assert settings_type is not None, f"{llm_type} declares no settings_type"
-    common = {field.name for field in attrs.fields(CommonSettings)}
+    common = {field.name for field in attrs.fields(HttpSettings)}
     missing = [
         field.name for field in attrs.fields(settings_type) if field.name not in common and f"`{field.name}`" not in text
     ]

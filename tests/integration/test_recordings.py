@@ -53,8 +53,10 @@ def test_recording_states_its_provenance(path: Path) -> None:
 
 
 def _cassette_names(module: Path) -> set[str]:
-    """What a test module replays: its test function names and every ``cassette("name")`` mark."""
+    """What a test module replays: its test function names and every ``cassette("name")`` mark (none if absent)."""
     names: set[str] = set()
+    if not module.exists():
+        return names  # a preset: only the contract suite records it
     for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
         if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
             names.add(node.name)

@@ -35,7 +35,6 @@ from obra_llm.providers.anthropic import (
     AnthropicLLM,
     AnthropicSettings,
     AnthropicWire,
-    _map_request,
 )
 from tests.support.anthropic_wire import (
     Answer,
@@ -47,6 +46,7 @@ from tests.support.anthropic_wire import (
 from tests.support.fakes import FakeClock
 from tests.support.http_cases import ApiCase, Maker, ProviderSpec
 from tests.support.http_specs import ANTHROPIC
+from tests.support.wire_calls import mapped_error, request_body
 from tests.support.wire_server import Sse, sse_event
 
 MODEL = ANTHROPIC.model
@@ -198,18 +198,18 @@ def test_is_available_names_a_refused_key(make: Maker) -> None:
 def test_request_body_snapshot(
     snapshot: SnapshotAssertion, settings: AnthropicSettings, options: GenerateOptions, stream: bool
 ) -> None:
-    body = _map_request(settings, "Rate this change.", options, stream=stream)
+    body = request_body(AnthropicLLM.wire, settings, "Rate this change.", options, stream=stream)
     assert json.loads(json.dumps(body)) == snapshot
 
 
 def test_max_tokens_is_always_sent() -> None:
-    assert _map_request(AnthropicSettings(), "hi", {}, stream=False)["max_tokens"] == DEFAULT_MAX_TOKENS
-    assert _map_request(AnthropicSettings(max_tokens=512), "hi", {}, stream=False)["max_tokens"] == 512
-    assert _map_request(AnthropicSettings(max_tokens=512), "hi", {"max_tokens": 16}, stream=False)["max_tokens"] == 16
+    assert request_body(AnthropicLLM.wire, AnthropicSettings(), "hi", {}, stream=False)["max_tokens"] == DEFAULT_MAX_TOKENS
+    assert request_body(AnthropicLLM.wire, AnthropicSettings(max_tokens=512), "hi", {}, stream=False)["max_tokens"] == 512
+    assert request_body(AnthropicLLM.wire, AnthropicSettings(max_tokens=512), "hi", {"max_tokens": 16}, stream=False)["max_tokens"] == 16
 
 
 def test_empty_system_is_not_sent() -> None:
-    assert "system" not in _map_request(AnthropicSettings(system="cfg"), "hi", {"system": ""}, stream=False)
+    assert "system" not in request_body(AnthropicLLM.wire, AnthropicSettings(system="cfg"), "hi", {"system": ""}, stream=False)
 
 
 @pytest.mark.parametrize(
@@ -472,7 +472,7 @@ def test_status_errors_map_to_classes(
     wire = AnthropicWire()
     detail = wire.error_text(body)
     assert detail == f"{error_type}: Something happened"
-    error = wire.map_error(response, detail, AnthropicSettings(model=MODEL))
+    error = mapped_error(wire, response, AnthropicSettings(model=MODEL))
     assert type(error) is kind
     assert (error.status_code, error.retryable, error.retry_after, error.provider) == (
         status,

@@ -30,7 +30,7 @@ from obra_llm.calls import Completion, StreamEnd
 from obra_llm.config.secret import Secret
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
-from obra_llm.providers.cohere import CohereLLM, CohereSettings, CohereWire, _map_request
+from obra_llm.providers.cohere import CohereLLM, CohereSettings, CohereWire
 from obra_llm.tokens import estimate_tokens
 from tests.support.cohere_wire import (
     Answer,
@@ -42,6 +42,7 @@ from tests.support.cohere_wire import (
 from tests.support.fakes import FakeClock
 from tests.support.http_cases import ApiCase, Maker, ProviderSpec
 from tests.support.http_specs import COHERE
+from tests.support.wire_calls import mapped_error, request_body
 
 MODEL = COHERE.model
 SCORED = re.compile(r"^SCORE: \d+")
@@ -271,7 +272,7 @@ CONFIGURED = CohereSettings(temperature=0.3, max_tokens=512, system="You review 
 def test_request_body_snapshot(
     snapshot: SnapshotAssertion, settings: CohereSettings, options: GenerateOptions, stream: bool
 ) -> None:
-    body = _map_request(settings, "Rate this change.", options, stream=stream)
+    body = request_body(CohereLLM.wire, settings, "Rate this change.", options, stream=stream)
     assert json.loads(json.dumps(body)) == snapshot
 
 
@@ -442,7 +443,7 @@ def test_error_text(body: Any, text: str | None) -> None:
 )
 def test_status_mapping(status: int, kind: type[LLMException], retryable: bool) -> None:
     response = httpx.Response(status, json={"message": "m"}, request=httpx.Request("POST", "https://api.cohere.com/v2/chat"))
-    error = WIRE.map_error(response, "m", SETTINGS)
+    error = mapped_error(WIRE, response, SETTINGS)
     assert type(error) is kind
     assert error.retryable is retryable
     assert error.status_code == status and error.provider == "cohere"
@@ -451,7 +452,7 @@ def test_status_mapping(status: int, kind: type[LLMException], retryable: bool) 
 def test_retry_after_is_kept_on_the_error() -> None:
     request = httpx.Request("POST", "https://api.cohere.com/v2/chat")
     response = httpx.Response(429, json={"message": TRIAL_LIMIT}, headers={"retry-after": "12"}, request=request)
-    assert WIRE.map_error(response, TRIAL_LIMIT, SETTINGS).retry_after == 12.0
+    assert mapped_error(WIRE, response, SETTINGS).retry_after == 12.0
 
 
 # -- unit tests: model facts, estimates, secrets ----------------------------------------------------

@@ -22,6 +22,7 @@ from obra_llm.calls import Completion, StreamEnd
 from obra_llm.config.secret import Secret
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.errors import LLMException
+from obra_llm.options import resolve_call
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.gemini import GeminiLLM, GeminiSettings, GeminiWire
 from tests.support.fakes import FakeClock
@@ -40,6 +41,7 @@ from tests.support.gemini_wire import (
 from tests.support.http_cases import ApiCase, Maker, ProviderSpec
 from tests.support.http_replay import HTTP_CASSETTES
 from tests.support.http_specs import GEMINI
+from tests.support.wire_calls import mapped_error, request_body
 
 MODEL = GEMINI.model
 BASE_URL = GEMINI.replay_url
@@ -195,8 +197,8 @@ def server() -> Iterator[GeminiWireServer]:
 
 def test_key_goes_in_the_header_never_in_the_url(server: GeminiWireServer, clock: FakeClock) -> None:
     server.queue(rate_limited("1s"))
-    with GeminiLLM(clock=clock, sleep=clock.sleep, environ={"GEMINI_API_KEY": VALID_KEY}) as llm:
-        llm.initialize({"base_url": server.url})
+    with GeminiLLM(clock=clock, sleep=clock.sleep, environ={"MY_GEMINI_KEY": VALID_KEY}) as llm:
+        llm.initialize({"base_url": server.url, "api_key_env": "MY_GEMINI_KEY"})
         assert llm.generate("hi").startswith("SCORE: 8")
         assert "".join(llm.generate_stream("hi")).startswith("SCORE: 8")
         assert llm.is_available()
@@ -209,14 +211,18 @@ def test_key_goes_in_the_header_never_in_the_url(server: GeminiWireServer, clock
     assert [request.query for request in server.requests[:3]] == ["", "", "alt=sse"]
 
 
-def test_google_api_key_is_the_fallback_variable(server: GeminiWireServer) -> None:
-    with GeminiLLM(environ={"GOOGLE_API_KEY": VALID_KEY}) as llm:
-        llm.initialize({"base_url": server.url})
-        assert llm.is_available()
-    with GeminiLLM(environ={"GEMINI_API_KEY": VALID_KEY, "GOOGLE_API_KEY": "wrong"}) as llm:
-        llm.initialize({"base_url": server.url})
-        assert llm.is_available()
-    assert [request.headers["x-goog-api-key"] for request in server.requests] == [VALID_KEY, VALID_KEY]
+def test_google_api_key_is_the_fallback_variable() -> None:
+    sent: list[str] = []
+
+    def models(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers["x-goog-api-key"])
+        return httpx.Response(200, json={"models": []})
+
+    for environ in ({"GOOGLE_API_KEY": VALID_KEY}, {"GEMINI_API_KEY": VALID_KEY, "GOOGLE_API_KEY": "wrong"}):
+        with GeminiLLM(transport=httpx.MockTransport(models), environ=environ) as llm:
+            llm.initialize({})
+            assert llm.is_available()
+    assert sent == [VALID_KEY, VALID_KEY]
 
 
 def test_config_key_wins_over_the_environment(server: GeminiWireServer) -> None:
@@ -227,8 +233,8 @@ def test_config_key_wins_over_the_environment(server: GeminiWireServer) -> None:
 
 def test_split_lf_stream_over_the_wire_is_intact(server: GeminiWireServer) -> None:
     server.queue(Answer(pieces=["Schöne ", "Grüße ✓ ", "日本語"], line_ending="\n", chunk_size=3))
-    with GeminiLLM(environ={"GEMINI_API_KEY": VALID_KEY}) as llm:
-        llm.initialize({"base_url": server.url})
+    with GeminiLLM(environ={}) as llm:
+        llm.initialize({"base_url": server.url, "api_key": VALID_KEY})
         assert "".join(llm.generate_stream("Greet me.")) == "Schöne Grüße ✓ 日本語"
 
 
@@ -301,24 +307,24 @@ def test_request_snapshot(
     snapshot: SnapshotAssertion, options: GenerateOptions, stream: bool, thinking_budget: int | None
 ) -> None:
     settings = GeminiSettings(model=MODEL, thinking_budget=thinking_budget)
-    request = GeminiWire().chat(settings, "Rate this change.", options, stream=stream)
+    request = GeminiWire().chat(settings, "Rate this change.", resolve_call(settings, options), stream=stream)
     normalized = {"method": request.method, "path": request.path, "params": request.params, "json": request.json}
     assert json.loads(json.dumps(normalized)) == snapshot
 
 
 def test_settings_system_and_sampling_are_sent_and_options_override_them() -> None:
     settings = GeminiSettings(system="From config.", temperature=0.7, max_tokens=100)
-    body = GeminiWire().chat(settings, "hi", {"max_tokens": 10}, stream=False).json
+    body = request_body(GeminiWire(), settings, "hi", {"max_tokens": 10}, stream=False)
     assert body["systemInstruction"] == {"parts": [{"text": "From config."}]}
     assert body["generationConfig"] == {"temperature": 0.7, "maxOutputTokens": 10}
 
 
 def test_model_names_keep_or_gain_their_collection() -> None:
-    wire = GeminiWire()
-    assert wire.chat(GeminiSettings(model="models/gemini-2.0-flash"), "hi", {}, stream=False).path == (
+    wire, call = GeminiWire(), resolve_call(GeminiSettings(), {})
+    assert wire.chat(GeminiSettings(model="models/gemini-2.0-flash"), "hi", call, stream=False).path == (
         "/models/gemini-2.0-flash:generateContent"
     )
-    assert wire.chat(GeminiSettings(model="tunedModels/mine-1"), "hi", {}, stream=True).path == (
+    assert wire.chat(GeminiSettings(model="tunedModels/mine-1"), "hi", call, stream=True).path == (
         "/tunedModels/mine-1:streamGenerateContent"
     )
 
@@ -513,8 +519,7 @@ def mapped(status: int, body: Any) -> LLMException:
     wire = GeminiWire()
     request = httpx.Request("POST", f"{BASE_URL}/models/{MODEL}:generateContent")
     response = httpx.Response(status, request=request, **({"json": body} if not isinstance(body, bytes) else {"content": body}))
-    detail = (wire.error_text(response.json()) if not isinstance(body, bytes) else None) or response.text
-    return wire.map_error(response, detail, GeminiSettings())
+    return mapped_error(wire, response, GeminiSettings())
 
 
 @pytest.mark.parametrize(

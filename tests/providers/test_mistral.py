@@ -21,7 +21,7 @@ from obra_llm.config.secret import Secret
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.chat_completions import error_fields
-from obra_llm.providers.mistral import MistralLLM, MistralSettings, MistralWire, _map_request
+from obra_llm.providers.mistral import MistralLLM, MistralSettings, MistralWire
 from tests.support.fakes import FakeClock
 from tests.support.http_cases import ApiCase, Maker, MockedMaker, ProviderSpec, mocked_providers
 from tests.support.http_specs import MISTRAL
@@ -32,6 +32,7 @@ from tests.support.mistral_wire import (
     rate_limited,
     validation_error,
 )
+from tests.support.wire_calls import request_body
 
 MODEL = MISTRAL.model
 KEY = "mistral-unit-test-key-0123456789abcdef"
@@ -167,14 +168,14 @@ def test_key_from_the_environment(mocked: MockedMaker) -> None:
 )
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_request_body_snapshot(snapshot: SnapshotAssertion, options: GenerateOptions, stream: bool) -> None:
-    body = _map_request(MistralSettings(model=MODEL, safe_prompt=True), "Rate this change.", options, stream=stream)
+    body = request_body(MistralLLM.wire, MistralSettings(model=MODEL, safe_prompt=True), "Rate this change.", options, stream=stream)
     assert json.loads(json.dumps(body)) == snapshot
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_request_body_has_only_mistral_field_names(stream: bool) -> None:
     options: GenerateOptions = {"system": "Be terse.", "temperature": 0.2, "max_tokens": 16, "stop": ["x"], "seed": 7}
-    body = _map_request(MistralSettings(model=MODEL, safe_prompt=True), "Rate this change.", options, stream=stream)
+    body = request_body(MistralLLM.wire, MistralSettings(model=MODEL, safe_prompt=True), "Rate this change.", options, stream=stream)
     assert set(body) <= CHAT_FIELDS
     assert not set(body) & OPENAI_ONLY_FIELDS
     assert all(set(message) == {"role", "content"} for message in body["messages"])

@@ -14,11 +14,12 @@ import obra_llm
 from obra_llm import LLMResponseException
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
-from obra_llm.providers.ollama import OllamaLLM, OllamaSettings, _map_request
+from obra_llm.providers.ollama import OllamaLLM, OllamaSettings
 from tests.support.fakes import FakeClock
 from tests.support.http_cases import ApiCase, Maker, ProviderSpec
 from tests.support.http_specs import OLLAMA
 from tests.support.ollama_wire import Answer, Cut, MidStreamError, Status
+from tests.support.wire_calls import request_body
 
 MODEL = OLLAMA.model
 
@@ -83,7 +84,7 @@ def test_model_info_reads_context_length(make: Maker) -> None:
 def test_is_available_names_missing_model(case: ApiCase, make: Maker) -> None:
     llm = make(model="no-such-model:1b")
     assert llm.availability_problem() == (
-        f"model 'no-such-model:1b' is not pulled on {case.config['endpoint']} (run `ollama pull no-such-model:1b`)"
+        f"model 'no-such-model:1b' is not pulled on {case.config['base_url']} (run `ollama pull no-such-model:1b`)"
     )
     assert llm.is_available() is False
 
@@ -99,7 +100,7 @@ def test_is_available_names_missing_model(case: ApiCase, make: Maker) -> None:
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_request_body_snapshot(snapshot: SnapshotAssertion, options: GenerateOptions, stream: bool) -> None:
     settings = OllamaSettings(model=MODEL, context_length=8192, keep_alive="10m")
-    body = _map_request(settings, "Rate this change.", options, stream=stream)
+    body = request_body(OllamaLLM.wire, settings, "Rate this change.", options, stream=stream)
     assert json.loads(json.dumps(body)) == snapshot
 
 

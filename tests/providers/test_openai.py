@@ -20,7 +20,7 @@ from obra_llm.calls import StreamEnd
 from obra_llm.config.secret import Secret
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
 from obra_llm.protocol import GenerateOptions
-from obra_llm.providers.openai import OpenAILLM, OpenAISettings, OpenAIWire, _map_request
+from obra_llm.providers.openai import OpenAILLM, OpenAISettings, OpenAIWire
 from obra_llm.tokens import load_encoding
 from tests.support.chat_completions_wire import Answer
 from tests.support.fakes import FakeClock
@@ -33,6 +33,7 @@ from tests.support.openai_wire import (
     server_overloaded,
     stream_reply,
 )
+from tests.support.wire_calls import request_body
 
 MODEL = OPENAI.model
 KEY = "sk-proj-unitTestKeyAbcdefghijklmnopqrstuvwxyz0123"
@@ -154,10 +155,16 @@ def test_options_it_cannot_honour_are_rejected(
         llm.generate("hello", **options)
 
 
-def test_stop_is_rejected_for_reasoning_models(mocked: MockedMaker) -> None:
-    llm = mocked(model="o4-mini")
-    with pytest.raises(ConfigError, match="'o4-mini' accepts no stop sequences"):
-        llm.generate("hello", stop=["\n"])
+def test_stop_is_sent_for_every_model_and_the_api_decides(mocked: MockedMaker) -> None:
+    """Recorded traffic shows o3-mini taking ``stop``: no model-capability rule is guessed ahead of time."""
+    sent: list[Any] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content)["stop"])
+        return httpx.Response(200, json={"choices": [{"message": {"content": "OK"}, "finish_reason": "stop"}]})
+
+    assert mocked(answer, model="o3-mini").generate("hello", stop=["\n"]) == "OK"
+    assert sent == [["\n"]]
 
 
 def test_max_tokens_field_must_be_known(mocked: MockedMaker) -> None:
@@ -179,10 +186,10 @@ def test_key_organization_and_project_headers(mocked: MockedMaker) -> None:
         return httpx.Response(200, json={"choices": [{"message": {"content": "OK"}, "finish_reason": "stop"}]})
 
     llm = mocked(answer, environ={"OPENAI_API_KEY": "sk-from-the-environment"}, api_key=None, organization="org-test",
-                 project="proj_test", base_url="http://127.0.0.1:8000/v1")
+                 project="proj_test")
     assert llm.generate("hello") == "OK"
     request = seen[0]
-    assert request.url == "http://127.0.0.1:8000/v1/chat/completions"
+    assert request.url == "https://api.openai.com/v1/chat/completions"
     assert request.headers["authorization"] == "Bearer sk-from-the-environment"
     assert request.headers["openai-organization"] == "org-test"
     assert request.headers["openai-project"] == "proj_test"
@@ -195,13 +202,13 @@ def test_key_organization_and_project_headers(mocked: MockedMaker) -> None:
 )
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 def test_request_body_snapshot(snapshot: SnapshotAssertion, options: GenerateOptions, stream: bool) -> None:
-    body = _map_request(OpenAISettings(model=MODEL), "Rate this change.", options, stream=stream)
+    body = request_body(OpenAILLM.wire, OpenAISettings(model=MODEL), "Rate this change.", options, stream=stream)
     assert json.loads(json.dumps(body)) == snapshot
 
 
 def test_request_body_with_legacy_max_tokens(snapshot: SnapshotAssertion) -> None:
     settings = OpenAISettings(model="qwen2.5-coder-32b", max_tokens_field="max_tokens", max_tokens=256, temperature=0.2)
-    body = _map_request(settings, "Rate this change.", {}, stream=True)
+    body = request_body(OpenAILLM.wire, settings, "Rate this change.", {}, stream=True)
     assert "max_completion_tokens" not in body
     assert json.loads(json.dumps(body)) == snapshot
 

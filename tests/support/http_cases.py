@@ -55,23 +55,41 @@ class ScriptableServer(Protocol):
 
 @attrs.frozen(kw_only=True)
 class ProviderSpec:
-    """One HTTP provider under test: its class, a model, and how to reach it in each mode."""
+    """One HTTP provider under test: its class, a model, and how to reach it in each mode.
 
-    provider: str
-    llm: Callable[..., HttpLLM[Any]]
+    Who the provider is (name, default URL, key variables) is read from its declaration,
+    never repeated here.
+    """
+
+    llm: type[HttpLLM[Any]]
     model: str
-    #: A model the API does not have, and what its not-found error must say besides the name.
-    missing_model: str
+    #: A model the API does not have (``None``: the server answers whatever model is asked),
+    #: and what its not-found error must say besides the name.
+    missing_model: str | None
     missing_model_hint: str = ""
     missing_model_status: int = 404
     server: Callable[[], AbstractContextManager[ScriptableServer]]
     server_module: str
     imitates: str
-    replay_url: str
-    url_key: str = "base_url"
-    key_variables: tuple[str, ...] = ()
     real_url_variable: str | None = None
     dummy_key: str = "test-key-not-a-secret"
+
+    @property
+    def provider(self) -> str:
+        return self.llm.wire.identity.name
+
+    @property
+    def replay_url(self) -> str:
+        return self.llm.wire.identity.base_url
+
+    @property
+    def key_variables(self) -> tuple[str, ...]:
+        return self.llm.wire.identity.key_variables
+
+    @property
+    def sends_key(self) -> bool:
+        """Whether the provider's own service takes a key (keyless local servers do not)."""
+        return self.llm.wire.identity.key_required
 
     def real_credentials(self) -> tuple[str, str | None] | None:
         """(URL, key) of the real service when the environment provides them, else ``None``."""
@@ -79,8 +97,8 @@ class ProviderSpec:
         url = os.environ.get(self.real_url_variable) if self.real_url_variable else None
         if self.key_variables and key is None:
             return None
-        if self.real_url_variable and not url:
-            return None
+        if (self.real_url_variable or not self.key_variables) and not url:
+            return None  # a local server is real only where the user says it runs
         return (url or self.replay_url, key)
 
 
@@ -106,9 +124,9 @@ def open_case(spec: ProviderSpec, request: pytest.FixtureRequest, mode: RecordMo
     base = {"type": spec.provider}
 
     def config(url: str, key: str | None) -> dict[str, Any]:
-        return base | {spec.url_key: url} | ({"api_key": key} if key else {})
+        return base | {"base_url": url} | ({"api_key": key} if key else {})
 
-    dummy = spec.dummy_key if spec.key_variables else None
+    dummy = spec.dummy_key if spec.sends_key else None
     if mode == "none":
         with replayed(spec.provider, name, mode="none", made_by=None, secrets=[spec.dummy_key]):
             yield ApiCase(config(spec.replay_url, dummy), None)

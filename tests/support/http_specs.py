@@ -6,17 +6,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
+
 from obra_llm.providers.anthropic import API_VERSION as ANTHROPIC_VERSION
 from obra_llm.providers.anthropic import AnthropicLLM
 from obra_llm.providers.cohere import CohereLLM
+from obra_llm.providers.deepseek import DeepSeekLLM
 from obra_llm.providers.gemini import GeminiLLM
+from obra_llm.providers.groq import GroqLLM
+from obra_llm.providers.http_api import HttpLLM
+from obra_llm.providers.llamacpp import LlamaCppLLM
+from obra_llm.providers.lmstudio import LmStudioLLM
 from obra_llm.providers.mistral import MistralLLM
 from obra_llm.providers.ollama import OllamaLLM
 from obra_llm.providers.openai import OpenAILLM
+from obra_llm.providers.openrouter import OpenRouterLLM
+from obra_llm.providers.together import TogetherLLM
+from obra_llm.providers.vllm import VllmLLM
+from obra_llm.providers.xai import XaiLLM
 from tests.support import anthropic_wire, cohere_wire, gemini_wire, mistral_wire, ollama_wire, openai_wire
+from tests.support.chat_completions_wire import DEFAULT_KEY
+from tests.support.compatible_wire import CompatibleWireServer, Flavor
 from tests.support.http_cases import ProviderSpec
 
-__all__ = ["ANTHROPIC", "COHERE", "GEMINI", "HTTP_SPECS", "MISTRAL", "OLLAMA", "OPENAI", "ollama_quality_answer"]
+__all__ = ["ANTHROPIC", "COHERE", "PRESETS", "GEMINI", "HTTP_SPECS", "MISTRAL", "OLLAMA", "OPENAI", "ollama_quality_answer"]
 
 
 def ollama_quality_answer(request: dict[str, object]) -> ollama_wire.Answer:
@@ -29,7 +44,6 @@ def ollama_quality_answer(request: dict[str, object]) -> ollama_wire.Answer:
 
 
 OLLAMA = ProviderSpec(
-    provider="ollama",
     llm=OllamaLLM,
     model="qwen2.5-coder:32b",
     missing_model="no-such-model:1b",
@@ -37,37 +51,28 @@ OLLAMA = ProviderSpec(
     server=lambda: ollama_wire.OllamaWireServer(default_answer=ollama_quality_answer),
     server_module="tests/support/ollama_wire.py",
     imitates=ollama_wire.VERSION,
-    replay_url="http://localhost:11434",
-    url_key="endpoint",
     real_url_variable="OBRA_LLM_OLLAMA_URL",
 )
 
 ANTHROPIC = ProviderSpec(
-    provider="anthropic",
     llm=AnthropicLLM,
     model="claude-sonnet-4-5",
     missing_model="claude-typo",
     server=anthropic_wire.AnthropicWireServer,
     server_module="tests/support/anthropic_wire.py",
     imitates=f"anthropic-version {ANTHROPIC_VERSION}",
-    replay_url="https://api.anthropic.com",
-    key_variables=("ANTHROPIC_API_KEY",),
 )
 
 OPENAI = ProviderSpec(
-    provider="openai",
     llm=OpenAILLM,
     model="gpt-4o-mini",
     missing_model="gpt-no-such-model",
     server=openai_wire.OpenAIWireServer,
     server_module="tests/support/openai_wire.py",
     imitates=openai_wire.API_VERSION,
-    replay_url="https://api.openai.com/v1",
-    key_variables=("OPENAI_API_KEY",),
 )
 
 MISTRAL = ProviderSpec(
-    provider="mistral",
     llm=MistralLLM,
     model="mistral-small-latest",
     missing_model="mistral-no-such-model",
@@ -76,32 +81,64 @@ MISTRAL = ProviderSpec(
     server=mistral_wire.MistralWireServer,
     server_module="tests/support/mistral_wire.py",
     imitates=mistral_wire.API_VERSION,
-    replay_url="https://api.mistral.ai",
-    key_variables=("MISTRAL_API_KEY",),
 )
 
 GEMINI = ProviderSpec(
-    provider="gemini",
     llm=GeminiLLM,
     model="gemini-2.5-flash",
     missing_model="gemini-0.9-nonexistent",
     server=gemini_wire.GeminiWireServer,
     server_module="tests/support/gemini_wire.py",
     imitates=gemini_wire.VERSION,
-    replay_url="https://generativelanguage.googleapis.com/v1beta",
-    key_variables=("GEMINI_API_KEY", "GOOGLE_API_KEY"),
 )
 
 COHERE = ProviderSpec(
-    provider="cohere",
     llm=CohereLLM,
     model="command-a-03-2025",
     missing_model="no-such-model",
     server=cohere_wire.CohereWireServer,
     server_module="tests/support/cohere_wire.py",
     imitates=cohere_wire.IMITATES,
-    replay_url="https://api.cohere.com",
-    key_variables=("COHERE_API_KEY", "CO_API_KEY"),
 )
 
-HTTP_SPECS: tuple[ProviderSpec, ...] = (OLLAMA, ANTHROPIC, OPENAI, MISTRAL, GEMINI, COHERE)
+
+
+@attrs.frozen
+class Preset:
+    """An OpenAI-compatible preset under test: its class, and how its server differs from OpenAI's."""
+
+    llm: type[HttpLLM[Any]]
+    flavor: Flavor = attrs.Factory(Flavor)
+    missing_model_status: int = 404
+
+    def server(self, *, key: str = DEFAULT_KEY) -> CompatibleWireServer:
+        return CompatibleWireServer(self.llm, self.flavor, key=key)
+
+    def spec(self) -> ProviderSpec:
+        """The contract suite's description of the preset: everything else comes from its declaration."""
+        identity = self.llm.wire.identity
+        return ProviderSpec(
+            llm=self.llm,
+            model=identity.default_model,
+            missing_model=None if self.flavor.unknown_model == "any" else "no-such-model",
+            missing_model_status=self.missing_model_status,
+            server=self.server,
+            server_module="tests/support/compatible_wire.py",
+            imitates=f"OpenAI chat completions as {identity.docs} documents it",
+            real_url_variable=None if identity.key_required else f"OBRA_LLM_{identity.name.upper()}_URL",
+        )
+
+
+#: The OpenAI-compatible presets, one line each, with their flavor as their docs state it.
+PRESETS: tuple[Preset, ...] = (
+    Preset(GroqLLM, Flavor(usage="x_groq")),
+    Preset(DeepSeekLLM),
+    Preset(OpenRouterLLM, Flavor(usage="always", unknown_model="invalid_id", card={"context_length": 128_000}), 400),
+    Preset(TogetherLLM, Flavor(usage="always", card={"context_length": 131_072})),
+    Preset(XaiLLM, Flavor(usage="always")),
+    Preset(VllmLLM, Flavor(card={"max_model_len": 32_768})),
+    Preset(LmStudioLLM),
+    Preset(LlamaCppLLM, Flavor(unknown_model="any", card={"meta": {"n_ctx_train": 8192}})),
+)
+
+HTTP_SPECS: tuple[ProviderSpec, ...] = (OLLAMA, ANTHROPIC, OPENAI, MISTRAL, GEMINI, COHERE, *(preset.spec() for preset in PRESETS))

@@ -34,9 +34,9 @@ def _parse(config: dict[str, Any], environ: dict[str, str] | None = None) -> Oll
 
 def test_defaults() -> None:
     settings = _parse({})
-    assert (settings.model, settings.endpoint, settings.timeout, settings.retry_attempts) == (
+    assert (settings.model, settings.base_url, settings.timeout, settings.retry_attempts) == (
         "qwen2.5-coder:32b",
-        "http://localhost:11434",
+        None,
         120.0,
         3,
     )
@@ -214,18 +214,22 @@ def test_missing_variable_is_named_with_its_key_path() -> None:
 
 def test_parse_settings_expands_from_the_given_environ() -> None:
     settings = _parse({"endpoint": "http://${OLLAMA_HOST:-localhost}:11434", "model": "${M}"}, {"M": "llama3"})
-    assert (settings.endpoint, settings.model) == ("http://localhost:11434", "llama3")
+    assert (settings.base_url, settings.model) == ("http://localhost:11434", "llama3")
 
 
 # -- legacy keys -------------------------------------------------------------------------
 
 
-def test_api_url_maps_to_endpoint() -> None:
-    assert _parse({"api_url": "http://gpu-box:11434"}).endpoint == "http://gpu-box:11434"
+def test_api_url_and_endpoint_map_to_base_url() -> None:
+    assert _parse({"api_url": "http://gpu-box:11434"}).base_url == "http://gpu-box:11434"
+    assert _parse({"endpoint": "http://gpu-box:11435"}).base_url == "http://gpu-box:11435"
 
 
-def test_endpoint_wins_over_api_url() -> None:
-    assert _parse({"api_url": "http://old:1", "endpoint": "http://new:2"}).endpoint == "http://new:2"
+def test_base_url_wins_over_endpoint_which_wins_over_api_url() -> None:
+    assert _parse({"api_url": "http://old:1", "endpoint": "http://new:2"}).base_url == "http://new:2"
+    assert _parse({"api_url": "http://old:1", "endpoint": "http://new:2", "base_url": "http://newest:3"}).base_url == (
+        "http://newest:3"
+    )
 
 
 def test_api_url_is_unknown_where_there_is_no_endpoint() -> None:

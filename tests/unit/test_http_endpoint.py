@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from obra_llm import __version__
-from obra_llm.errors import ConfigError, LLMConnectionException, LLMException, LLMResponseException
-from obra_llm.transports.endpoint import HttpEndpoint
-from obra_llm.transports.http import environment_proxy, error_for_status, safe_url
+from obra_llm.errors import ConfigError, LLMConnectionException
+from obra_llm.transports.endpoint import HttpEndpoint, WireRequest
+from obra_llm.transports.http import environment_proxy, safe_url
 from tests.support.wire_server import Json, Reply, Request, WireServer
 
 KEY = "sk-test-Hq2Lm9Xv7Tb4Nc1Rz8Wd"
@@ -35,9 +35,6 @@ def _endpoint(
         base_url=base_url,
         timeout=timeout,
         headers=headers,
-        secrets=(KEY,),
-        error_text=lambda body: body.get("error") if isinstance(body, dict) else None,
-        map_error=lambda response, detail: error_for_status(response, provider="ollama", detail=detail),
         transport=httpx.MockTransport(handler),
     )
 
@@ -63,10 +60,10 @@ def no_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_paths_are_joined_under_the_base_path_and_params_are_kept_apart() -> None:
     seen: list[httpx.Request] = []
     endpoint = _endpoint(_recording(seen))
-    endpoint.request_json("GET", "/api/tags", timeout=120.0)
-    endpoint.request_json("POST", "/api/chat", timeout=120.0, json={}, params={"alt": "sse"})
-    endpoint.request_json("POST", "/api/chat", timeout=120.0, json={}, params={"alt": "json"})
-    endpoint.request_json("POST", "/api/chat", timeout=120.0, json={})
+    endpoint.send(WireRequest("/api/tags", method="GET"), timeout=120.0)
+    endpoint.send(WireRequest("/api/chat", json={}, params={"alt": "sse"}), timeout=120.0)
+    endpoint.send(WireRequest("/api/chat", json={}, params={"alt": "json"}), timeout=120.0)
+    endpoint.send(WireRequest("/api/chat", json={}), timeout=120.0)
     assert [str(request.url) for request in seen] == [
         "http://gpu-box:11434/ollama/api/tags",
         "http://gpu-box:11434/ollama/api/chat?alt=sse",
@@ -78,7 +75,7 @@ def test_paths_are_joined_under_the_base_path_and_params_are_kept_apart() -> Non
 def test_headers_are_the_defaults_plus_the_providers_own() -> None:
     seen: list[httpx.Request] = []
     endpoint = _endpoint(_recording(seen), headers={"authorization": f"Bearer {KEY}", "accept": "text/event-stream"})
-    endpoint.request_json("POST", "/api/chat", timeout=120.0, json={"model": "m", "prompt": "é"})
+    endpoint.send(WireRequest("/api/chat", json={"model": "m", "prompt": "é"}), timeout=120.0)
     headers = seen[0].headers
     assert headers["authorization"] == f"Bearer {KEY}"
     assert headers["accept"] == "text/event-stream"  # a provider's header wins over the default
@@ -91,22 +88,22 @@ def test_headers_are_the_defaults_plus_the_providers_own() -> None:
 
 def test_a_request_without_body_sends_none() -> None:
     seen: list[httpx.Request] = []
-    _endpoint(_recording(seen)).request_json("GET", "/api/tags", timeout=120.0)
+    _endpoint(_recording(seen)).send(WireRequest("/api/tags", method="GET"), timeout=120.0)
     assert seen[0].content == b""
     assert "content-type" not in seen[0].headers
 
 
 def test_the_configured_timeout_caps_connecting_at_ten_seconds() -> None:
     seen: list[httpx.Request] = []
-    _endpoint(_recording(seen), timeout=120.0).request_json("GET", "/api/tags", timeout=120.0)
+    _endpoint(_recording(seen), timeout=120.0).send(WireRequest("/api/tags", method="GET"), timeout=120.0)
     assert seen[0].extensions["timeout"] == {"connect": 10.0, "read": 120.0, "write": 120.0, "pool": 120.0}
 
 
 def test_a_shorter_attempt_gets_its_own_timeout() -> None:
     seen: list[httpx.Request] = []
     endpoint = _endpoint(_recording(seen), timeout=120.0)
-    endpoint.request_json("GET", "/api/tags", timeout=2.5)
-    endpoint.request_json("GET", "/api/tags", timeout=120.0)
+    endpoint.send(WireRequest("/api/tags", method="GET"), timeout=2.5)
+    endpoint.send(WireRequest("/api/tags", method="GET"), timeout=120.0)
     assert seen[0].extensions["timeout"] == {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}
     assert seen[1].extensions["timeout"]["read"] == 120.0
 
@@ -114,16 +111,15 @@ def test_a_shorter_attempt_gets_its_own_timeout() -> None:
 def test_redirects_are_not_followed() -> None:
     seen: list[httpx.Request] = []
     endpoint = _endpoint(_recording(seen, httpx.Response(302, headers={"location": "http://elsewhere/"})))
-    with pytest.raises(LLMResponseException, match="answered HTTP 302 with a body that is not JSON"):
-        endpoint.request_json("GET", "/api/tags", timeout=120.0)
+    assert endpoint.send(WireRequest("/api/tags", method="GET"), timeout=120.0).status_code == 302
     assert len(seen) == 1
 
 
 def test_cookies_are_neither_kept_nor_sent() -> None:
     seen: list[httpx.Request] = []
     endpoint = _endpoint(_recording(seen, httpx.Response(200, json={}, headers={"set-cookie": "session=abc; Path=/"})))
-    endpoint.request_json("GET", "/api/tags", timeout=120.0)
-    endpoint.request_json("GET", "/api/tags", timeout=120.0)
+    endpoint.send(WireRequest("/api/tags", method="GET"), timeout=120.0)
+    endpoint.send(WireRequest("/api/tags", method="GET"), timeout=120.0)
     assert "cookie" not in seen[1].headers
 
 
@@ -135,31 +131,36 @@ def test_a_transport_failure_is_translated_with_its_cause() -> None:
         raise httpx.ConnectError("refused", request=request)
 
     with pytest.raises(LLMConnectionException) as caught:
-        _endpoint(refuse).request_json("GET", "/api/tags", timeout=120.0)
+        _endpoint(refuse).send(WireRequest("/api/tags", method="GET"), timeout=120.0)
     assert caught.value.message == "cannot connect to http://gpu-box:11434/ollama/: refused; is the server running?"
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
 
 
-def test_an_error_status_names_the_path_and_redacts_the_detail() -> None:
-    reply = httpx.Response(401, json={"error": f"invalid key {KEY}"})
-    with pytest.raises(LLMException) as caught:
-        _endpoint(_recording([], reply)).request_json("POST", "/api/chat", timeout=120.0, json={})
-    assert caught.value.message == "HTTP 401 Unauthorized from /ollama/api/chat: invalid key **********"
+def test_an_error_status_is_returned_unmapped_with_its_body_read() -> None:
+    reply = httpx.Response(401, json={"error": "invalid key"})
+    response = _endpoint(_recording([], reply)).send(WireRequest("/api/chat", json={}), timeout=120.0)
+    assert (response.status_code, response.json(), response.is_closed) == (401, {"error": "invalid key"}, True)
 
 
-def test_a_streamed_error_status_is_raised_before_any_chunk() -> None:
-    processed: list[bytes] = []
+def test_an_open_stream_yields_the_body_as_it_arrives_and_drains_the_rest() -> None:
+    reply = httpx.Response(200, content=iter([b"one\n", b"two\n", b"three\n"]))
+    opened = _endpoint(_recording([], reply)).open(WireRequest("/api/chat", json={}), timeout=120.0)
+    chunks = opened.chunks()
+    assert next(chunks) == b"one\n"
+    opened.drain()
+    opened.close()
+    assert list(chunks) == [] and opened.response.is_closed
 
-    def process(chunks: Iterator[bytes]) -> Iterator[bytes]:
-        for chunk in chunks:
-            processed.append(chunk)
-            yield chunk
 
-    reply = httpx.Response(500, json={"error": "boom"})
-    stream = _endpoint(_recording([], reply)).stream("/api/chat", timeout=120.0, json={}, process=process)
-    with pytest.raises(LLMResponseException, match="HTTP 500 Internal Server Error from /ollama/api/chat: boom"):
-        next(stream)
-    assert processed == []
+def test_a_failure_while_reading_a_stream_is_translated() -> None:
+    def broken_body() -> Iterator[bytes]:
+        yield b"partial"
+        raise httpx.RemoteProtocolError("peer closed connection")
+
+    opened = _endpoint(_recording([], httpx.Response(200, content=broken_body()))).open(WireRequest("/api/chat"), timeout=120.0)
+    with pytest.raises(LLMConnectionException, match="connection to http://gpu-box:11434/ollama/ broke: peer closed"):
+        list(opened.chunks())
+    opened.close()
 
 
 # -- proxies from the environment ------------------------------------------------------------
@@ -203,11 +204,9 @@ def _tags_over_real_sockets(base_url: str) -> Any:
         provider="ollama",
         base_url=base_url,
         timeout=5.0,
-        error_text=lambda body: None,
-        map_error=lambda response, detail: error_for_status(response, provider="ollama", detail=detail),
     )
     try:
-        return endpoint.request_json("GET", "/api/tags", timeout=5.0)
+        return endpoint.send(WireRequest("/api/tags", method="GET"), timeout=5.0).json()
     finally:
         endpoint.close()
 

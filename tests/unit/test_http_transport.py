@@ -19,9 +19,10 @@ from obra_llm.errors import (
     RateLimitError,
 )
 from obra_llm.transports.http import (
+    ErrorReply,
     error_for_status,
+    error_reply,
     parse_retry_after,
-    read_error_detail,
     redactor,
     safe_url,
     translate_transport_errors,
@@ -33,6 +34,10 @@ REQUEST = httpx.Request("POST", "http://gpu-box:11434/ollama/api/chat")
 
 def _response(status: int, *, headers: dict[str, str] | None = None, body: bytes = b"") -> httpx.Response:
     return httpx.Response(status, headers=headers, content=body, request=REQUEST)
+
+
+def _reply(status: int, *, headers: dict[str, str] | None = None) -> ErrorReply:
+    return error_reply(_response(status, headers=headers), lambda body: None, redactor())
 
 
 # -- parse_retry_after -------------------------------------------------------------------
@@ -98,7 +103,7 @@ def test_parse_retry_after_reads_httpx_headers_case_insensitively() -> None:
     ],
 )
 def test_status_classification(status: int, kind: type[LLMException], retryable: bool, reason: str) -> None:
-    error = error_for_status(_response(status), provider="anthropic", detail="details here")
+    error = error_for_status(_reply(status), provider="anthropic", detail="details here")
     assert type(error) is kind
     assert (error.retryable, error.status_code, error.provider, error.retry_after) == (retryable, status, "anthropic", None)
     assert error.message == f"HTTP {status} {reason} from /ollama/api/chat: details here"
@@ -109,33 +114,33 @@ def test_status_classification(status: int, kind: type[LLMException], retryable:
     [(400, "true", True), (503, "false", False), (429, "FALSE", False), (401, "True", True), (500, "maybe", True), (400, "", False)],
 )
 def test_x_should_retry_overrides_the_default(status: int, header: str, retryable: bool) -> None:
-    error = error_for_status(_response(status, headers={"x-should-retry": header}), provider="openai", detail="d")
+    error = error_for_status(_reply(status, headers={"x-should-retry": header}), provider="openai", detail="d")
     assert error.retryable is retryable
 
 
 def test_explicit_retryable_overrides_x_should_retry() -> None:
-    response = _response(503, headers={"x-should-retry": "true"})
+    response = _reply(503, headers={"x-should-retry": "true"})
     assert error_for_status(response, provider="ollama", detail="d", retryable=False).retryable is False
 
 
 def test_explicit_kind_overrides_the_class() -> None:
-    error = error_for_status(_response(404), provider="ollama", detail="model 'x' not found", kind=ModelNotFoundError)
+    error = error_for_status(_reply(404), provider="ollama", detail="model 'x' not found", kind=ModelNotFoundError)
     assert type(error) is ModelNotFoundError
     assert (error.retryable, error.status_code) == (False, 404)
 
 
 def test_explicit_kind_keeps_default_retryability_of_the_status() -> None:
-    error = error_for_status(_response(429), provider="openai", detail="quota", kind=LLMResponseException)
+    error = error_for_status(_reply(429), provider="openai", detail="quota", kind=LLMResponseException)
     assert (type(error), error.retryable) == (LLMResponseException, True)
 
 
 def test_retry_after_is_read_from_headers() -> None:
-    error = error_for_status(_response(429, headers={"retry-after": "4"}), provider="openai", detail="slow down")
+    error = error_for_status(_reply(429, headers={"retry-after": "4"}), provider="openai", detail="slow down")
     assert error.retry_after == 4.0
 
 
 def test_explicit_retry_after_overrides_headers() -> None:
-    response = _response(429, headers={"retry-after": "4"})
+    response = _reply(429, headers={"retry-after": "4"})
     assert error_for_status(response, provider="gemini", detail="d", retry_after=12.0).retry_after == 12.0
 
 
@@ -228,6 +233,22 @@ def test_non_httpx_errors_pass_through() -> None:
 # -- redaction and error details ---------------------------------------------------------
 
 
+def test_error_reply_parses_the_body_once_and_keeps_it() -> None:
+    reply = error_reply(_response(404, body=b'{"error": "gone"}'), lambda body: body.get("error"), redactor())
+    assert (reply.status, reply.reason, reply.path, reply.body, reply.detail) == (
+        404,
+        "Not Found",
+        "/ollama/api/chat",
+        {"error": "gone"},
+        "gone",
+    )
+
+
+def test_error_reply_of_a_body_that_is_not_json_has_no_parsed_body() -> None:
+    reply = error_reply(_response(502, body=b"<html>bad gateway</html>"), lambda body: "never called", redactor())
+    assert (reply.body, reply.detail) == (None, "<html>bad gateway</html>")
+
+
 def test_redactor_masks_every_secret_longest_first() -> None:
     redact = redactor("abc", None, "", "abcdef")
     assert redact("x abcdef y abc z") == "x ********** y ********** z"
@@ -239,31 +260,31 @@ def test_redactor_without_secrets_is_identity() -> None:
 
 def test_error_detail_from_json() -> None:
     response = _response(404, body=b'{"error": "model \'x\' not found"}')
-    assert read_error_detail(response, lambda body: body.get("error"), redactor()) == "model 'x' not found"
+    assert error_reply(response, lambda body: body.get("error"), redactor()).detail == "model 'x' not found"
 
 
 def test_error_detail_falls_back_to_raw_text() -> None:
     response = _response(502, body=b"  <html>bad gateway</html>\n")
-    assert read_error_detail(response, lambda body: None, redactor()) == "<html>bad gateway</html>"
+    assert error_reply(response, lambda body: None, redactor()).detail == "<html>bad gateway</html>"
 
 
 def test_error_detail_of_an_empty_body() -> None:
-    assert read_error_detail(_response(500), lambda body: None, redactor()) == "(empty body)"
+    assert error_reply(_response(500), lambda body: None, redactor()).detail == "(empty body)"
 
 
 def test_error_detail_is_redacted() -> None:
     response = _response(401, body=f'{{"error": "invalid key {KEY}"}}'.encode())
-    assert read_error_detail(response, lambda body: body["error"], redactor(KEY)) == "invalid key **********"
+    assert error_reply(response, lambda body: body["error"], redactor(KEY)).detail == "invalid key **********"
 
 
 def test_error_detail_is_truncated() -> None:
     response = _response(500, body=b"e" * 600)
-    assert read_error_detail(response, lambda body: None, redactor()) == "e" * 500 + "..."
+    assert error_reply(response, lambda body: None, redactor()).detail == "e" * 500 + "..."
 
 
 def test_error_detail_never_leaks_part_of_a_secret_cut_by_truncation() -> None:
     response = _response(401, body=("e" * 480 + KEY).encode())
-    detail = read_error_detail(response, lambda body: None, redactor(KEY))
+    detail = error_reply(response, lambda body: None, redactor(KEY)).detail
     assert KEY[:20] not in detail
 
 

@@ -152,7 +152,13 @@ def test_validate_config_skips_classes_without_settings() -> None:
     validate_config({"type": "echo", "anything": object()}, registry={"echo": EchoLLM})
 
 
-def test_legacy_api_url_on_a_provider_without_endpoint_names_only_the_users_key() -> None:
+def test_legacy_api_url_is_the_base_url_of_every_http_provider() -> None:
+    llm = create_llm({"type": "anthropic", "api_key": "k", "api_url": "http://gpu-box:11434"})
+    assert "endpoint='http://gpu-box:11434'" in repr(llm)  # no request: nothing leaves the machine
+
+
+def test_legacy_api_url_on_a_provider_without_a_base_url_names_only_the_users_key() -> None:
     with pytest.raises(ConfigError) as caught:
-        create_llm({"type": "anthropic", "api_key": "k", "api_url": "http://gpu-box:11434"})
-    assert caught.value.problems == ("unknown key 'api_url' (did you mean 'base_url'?) @ $.api_url",)
+        validate_config({"type": "openai-codex", "api_url": "http://gpu-box:11434"})
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("unknown key 'api_url' (")
