@@ -21,8 +21,9 @@ __all__ = ["Resolved", "resolve", "type_suggestion"]
 
 logger = logging.getLogger("obra_llm.cli")
 
-#: Keys that mean the same to every provider, so they survive ``--type`` naming another one.
-_PORTABLE_KEYS = frozenset(settings_keys(CommonSettings)) - {"type", "model"}
+#: Keys every provider honours the same way, so they survive ``--type`` naming another one
+#: (``temperature`` and ``max_tokens`` do not: the CLI providers refuse them).
+_PORTABLE_KEYS = frozenset(key for key in settings_keys(CommonSettings) if key == "timeout" or key.startswith("retry_"))
 
 
 @attrs.frozen

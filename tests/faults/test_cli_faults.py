@@ -67,7 +67,7 @@ def answer(text, input_tokens=11, output_tokens=5):
     finish(input_tokens, output_tokens)
 
 
-log(event="run", pid=os.getpid(), argv=sys.argv[1:])
+log(event="run", pid=os.getpid(), argv=sys.argv[1:], cwd=os.getcwd())
 RUN = sum(1 for line in open(LOG, encoding="utf-8") if '"event": "run"' in line)
 PROMPT = sys.stdin.read()
 '''
@@ -652,3 +652,47 @@ def test_a_key_the_cli_prints_never_shows(
     shown = _everything_shown(caught.value, caplog.text)
     assert fake.runs >= 1
     assert {name: text in shown for name, text in _forms(secret).items()} == dict.fromkeys(_forms(secret), False)
+
+
+# -- interrupted calls ------------------------------------------------------------------------------
+
+INTERRUPTS_ITS_CALLER = "begin()\npiece('first')\nos.kill(os.getppid(), signal.SIGINT)\ntime.sleep(60)\n"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["generate", "generate_stream"])
+def test_a_keyboard_interrupt_mid_run_kills_the_cli_and_removes_its_directory(
+    tmp_path: Path, clock: SleepsAreFake, kit: CliFaultKit, streamed: bool
+) -> None:
+    """Ctrl-C while the CLI runs (the fake sends SIGINT to us): nothing of the run survives it."""
+    fake = write_fake(tmp_path, kit, INTERRUPTS_ITS_CALLER)
+    llm = provider(kit, fake, clock, timeout=30)
+    started = time.monotonic()
+
+    with no_leaks(), pytest.raises(KeyboardInterrupt):
+        if streamed:
+            for _ in llm.generate_stream("hi"):
+                pass
+        else:
+            llm.generate("hi")
+
+    assert time.monotonic() - started < 5
+    assert fake.runs == 1
+    assert not any(_alive(pid) for pid in fake.pids())
+    workdir = Path(fake.entries()[0]["cwd"])
+    assert workdir.name.startswith(f"obra-{kit.provider_type.identity.tool}-")  # the fresh one, now gone
+    assert not workdir.exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="CallRunner counts only Exception, not BaseException: the shared fix to obra_llm/calls.py is branch "
+    "hostile's (issue 17 item 8); remove this mark when it lands",
+)
+def test_a_keyboard_interrupt_mid_run_is_counted_once(tmp_path: Path, clock: SleepsAreFake, kit: CliFaultKit) -> None:
+    fake = write_fake(tmp_path, kit, INTERRUPTS_ITS_CALLER)
+    llm = provider(kit, fake, clock, timeout=30)
+
+    with no_leaks(), pytest.raises(KeyboardInterrupt):
+        llm.generate("hi")
+
+    assert (llm.metrics["calls"], llm.metrics["errors"]) == (1, 1)
