@@ -29,15 +29,11 @@ from obra_llm.errors import (
     LLMTimeoutException,
     RateLimitError,
 )
-from obra_llm.providers.anthropic import AnthropicLLM
-from obra_llm.providers.cohere import CohereLLM
-from obra_llm.providers.gemini import GeminiLLM
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.mistral import MistralLLM
-from obra_llm.providers.ollama import OllamaLLM
-from obra_llm.providers.openai import OpenAILLM
 from tests.support import anthropic_wire, cohere_wire, gemini_wire, mistral_wire, ollama_wire, openai_wire
+from tests.support import http_specs as specs
 from tests.support.chat_completions_wire import Answer as ChatAnswer
+from tests.support.http_cases import ProviderSpec
 from tests.support.http_specs import PRESETS, Preset
 from tests.support.wire_server import Chunked, Json, Raw, Request, Sse, WireServer, sse_event
 
@@ -75,14 +71,13 @@ class KeyedCohereServer(cohere_wire.CohereWireServer):
 class FaultKit(Generic[W]):
     """Everything the generic fault tests need to know about one HTTP provider."""
 
-    name: str
-    provider_type: Callable[..., HttpLLM[Any]]
+    #: The provider's one description (class, model, key rule), shared with the contract suite.
+    spec: ProviderSpec
     #: Starts the wire server; ``key`` is the key it accepts (``None``: its default).
     server_type: Callable[..., W]
-    #: Whether ``server_type`` takes a ``key`` (Ollama's server checks none).
-    checks_key: bool
-    model: str
     key: str
+    #: Whether ``server_type`` takes a ``key`` (Ollama's server checks none).
+    checks_key: bool = True
     #: Path suffixes of the generation requests (what ``attempts`` counts).
     generation_paths: tuple[str, ...]
     #: The whole streamed body of an answer with these pieces.
@@ -113,6 +108,18 @@ class FaultKit(Generic[W]):
     reset_class: type[LLMException] = LLMConnectionException
     refused_class: type[LLMException] = LLMConnectionException
     timeout_class: type[LLMException] = LLMTimeoutException
+
+    @property
+    def name(self) -> str:
+        return self.spec.provider
+
+    @property
+    def provider_type(self) -> type[HttpLLM[Any]]:
+        return self.spec.llm
+
+    @property
+    def model(self) -> str:
+        return self.spec.model
 
     # -- the server and the provider ---------------------------------------------------------
 
@@ -245,11 +252,9 @@ def _ollama_whole(_server: ollama_wire.OllamaWireServer, pieces: Sequence[str]) 
 
 
 OLLAMA: FaultKit[ollama_wire.OllamaWireServer] = FaultKit(
-    name="ollama",
-    provider_type=OllamaLLM,
+    spec=specs.OLLAMA,
     server_type=ollama_wire.OllamaWireServer,
     checks_key=False,
-    model=_OLLAMA_MODEL,
     key="ollama-hosted-key-not-a-secret",
     generation_paths=("/api/chat",),
     stream_body=_ollama_stream,
@@ -270,11 +275,8 @@ OLLAMA: FaultKit[ollama_wire.OllamaWireServer] = FaultKit(
 _ANTHROPIC_MODEL = "claude-sonnet-4-5"
 
 ANTHROPIC: FaultKit[anthropic_wire.AnthropicWireServer] = FaultKit(
-    name="anthropic",
-    provider_type=AnthropicLLM,
+    spec=specs.ANTHROPIC,
     server_type=anthropic_wire.AnthropicWireServer,
-    checks_key=True,
-    model=_ANTHROPIC_MODEL,
     key=anthropic_wire.DEFAULT_KEY,
     generation_paths=("/v1/messages",),
     stream_body=lambda _server, pieces: Sse(anthropic_wire.answer_frames(_ANTHROPIC_MODEL, anthropic_wire.Answer(pieces))),
@@ -312,11 +314,8 @@ def _without_done(reply: Sse) -> Sse:
 
 
 OPENAI: FaultKit[openai_wire.OpenAIWireServer] = FaultKit(
-    name="openai",
-    provider_type=OpenAILLM,
+    spec=specs.OPENAI,
     server_type=openai_wire.OpenAIWireServer,
-    checks_key=True,
-    model=_OPENAI_MODEL,
     key="sk-proj-unitTestKeyAbcdefghijklmnopqrstuvwxyz0123",
     generation_paths=("/chat/completions",),
     stream_body=lambda _server, pieces: openai_wire.stream_reply(ChatAnswer(pieces), model=_OPENAI_MODEL),
@@ -340,11 +339,8 @@ OPENAI: FaultKit[openai_wire.OpenAIWireServer] = FaultKit(
 _MISTRAL_MODEL = "mistral-small-latest"
 
 MISTRAL: FaultKit[mistral_wire.MistralWireServer] = FaultKit(
-    name="mistral",
-    provider_type=MistralLLM,
+    spec=specs.MISTRAL,
     server_type=mistral_wire.MistralWireServer,
-    checks_key=True,
-    model=_MISTRAL_MODEL,
     key="mistral-unit-test-key-0123456789abcdef",
     generation_paths=("/v1/chat/completions",),
     stream_body=lambda _server, pieces: mistral_wire.stream_reply(ChatAnswer(pieces), model=_MISTRAL_MODEL),
@@ -388,11 +384,8 @@ def _gemini_partial(server: gemini_wire.GeminiWireServer, pieces: Sequence[str])
 
 
 GEMINI: FaultKit[gemini_wire.GeminiWireServer] = FaultKit(
-    name="gemini",
-    provider_type=GeminiLLM,
+    spec=specs.GEMINI,
     server_type=gemini_wire.GeminiWireServer,
-    checks_key=True,
-    model=_GEMINI_MODEL,
     key=gemini_wire.VALID_KEY,
     generation_paths=(":generateContent", ":streamGenerateContent"),
     stream_body=lambda server, pieces: _gemini_stream(server, gemini_wire.Answer(pieces)),
@@ -410,11 +403,8 @@ GEMINI: FaultKit[gemini_wire.GeminiWireServer] = FaultKit(
 # -- cohere ----------------------------------------------------------------------------------------
 
 COHERE: FaultKit[KeyedCohereServer] = FaultKit(
-    name="cohere",
-    provider_type=CohereLLM,
+    spec=specs.COHERE,
     server_type=KeyedCohereServer,
-    checks_key=True,
-    model="command-a-03-2025",
     key=cohere_wire.ACCEPTED_KEY,
     generation_paths=("/v2/chat",),
     stream_body=lambda _server, pieces: cohere_wire.stream_reply(cohere_wire.Answer(pieces)),
@@ -437,10 +427,8 @@ COHERE: FaultKit[KeyedCohereServer] = FaultKit(
 def _preset_kit(preset: Preset) -> FaultKit[Any]:
     return attrs.evolve(
         OPENAI,
-        name=preset.llm.wire.identity.name,
-        provider_type=preset.llm,
+        spec=preset.spec(),
         server_type=preset.server,
-        model=preset.llm.wire.identity.default_model,
     )
 
 
