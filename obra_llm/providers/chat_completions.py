@@ -175,8 +175,8 @@ def process_chunks(events: Iterator[SSEEvent], *, provider: str, label: str) -> 
 def _chunk_usage(chunk: Mapping[str, Any]) -> dict[str, Any] | None:
     """A chunk's usage: top-level ``usage``, or Groq's ``x_groq.usage`` on its final chunk."""
     usage = chunk.get("usage")
-    if not isinstance(usage, dict):
-        vendor = chunk.get("x_groq")
+    if usage is None and "x_groq" in chunk:
+        vendor = chunk["x_groq"]
         usage = vendor.get("usage") if isinstance(vendor, dict) else None
     return usage if isinstance(usage, dict) else None
 

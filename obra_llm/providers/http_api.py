@@ -219,7 +219,8 @@ class HttpLLM(Generic[S]):
             try:
                 if not opened.response.is_success:
                     raise self._error(state, opened.read())
-                yield from self.wire.process_stream(opened.chunks())
+                with opened.reading():
+                    yield from self.wire.process_stream(opened.chunks())
                 opened.drain()
             finally:
                 opened.close()

@@ -14,7 +14,7 @@ environment are honoured as the client honours them (``pooled_transport``).
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
@@ -136,14 +136,22 @@ class HttpEndpoint:
 
 
 class OpenStream:
-    """A response whose body is read as it arrives; reading errors are already ``LLMException``s."""
+    """A response whose body is read as it arrives.
+
+    Read ``chunks()`` inside ``reading()``: there, a failure while reading is already an
+    ``LLMException`` (one context for the whole read, not a generator layer per chunk).
+    """
 
     __slots__ = ("_chunks", "_errors", "response")
 
     def __init__(self, response: httpx.Response, errors: AbstractContextManager[None]) -> None:
         self.response = response
         self._errors = errors
-        self._chunks = self._iterate()
+        self._chunks = response.iter_bytes()
+
+    def reading(self) -> AbstractContextManager[None]:
+        """The context that turns a failure while reading into an ``LLMException``."""
+        return self._errors
 
     def chunks(self) -> Iterator[bytes]:
         """The body's byte chunks, as they arrive (one iterator: ``drain`` continues it)."""
@@ -157,14 +165,10 @@ class OpenStream:
 
     def drain(self) -> None:
         """Read (and drop) what is left, so that the connection goes back to the pool."""
-        for _ in self._chunks:
-            pass
+        with self._errors:
+            for _ in self._chunks:
+                pass
 
     def close(self) -> None:
         """Release the connection (closing it if the body was not read to its end)."""
-        self._chunks.close()
         self.response.close()
-
-    def _iterate(self) -> Generator[bytes, None, None]:
-        with self._errors:
-            yield from self.response.iter_bytes()

@@ -158,7 +158,7 @@ def test_a_failure_while_reading_a_stream_is_translated() -> None:
         raise httpx.RemoteProtocolError("peer closed connection")
 
     opened = _endpoint(_recording([], httpx.Response(200, content=broken_body()))).open(WireRequest("/api/chat"), timeout=120.0)
-    with pytest.raises(LLMConnectionException, match="connection to http://gpu-box:11434/ollama/ broke: peer closed"):
+    with pytest.raises(LLMConnectionException, match="connection to http://gpu-box:11434/ollama/ broke: peer closed"), opened.reading():
         list(opened.chunks())
     opened.close()
 
