@@ -38,7 +38,8 @@ def read_llm_section(path: str | os.PathLike[str]) -> LlmSection:
         msg = f"configuration file {where} is not valid YAML: {error}"
         raise ConfigError(msg) from error
     if document is None:
-        document = {}
+        msg = f"configuration file {where} is empty: write an `llm:` section (`obra-llm init` writes an example)"
+        raise ConfigError(msg)
     if not isinstance(document, Mapping):
         msg = f"configuration file {where} must hold a mapping, not {type(document).__name__}"
         raise ConfigError(msg)

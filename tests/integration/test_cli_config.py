@@ -119,3 +119,11 @@ def test_init_writes_the_example_where_it_is_found(tmp_path: Path, server: Ollam
     assert "already exists" in again.stderr
     checked = obra_llm("--endpoint", server.url, "check", cwd=tmp_path, env=environment(home))
     assert f"ok    config file: {written} (user config folder)" in checked.stdout
+
+
+def test_an_empty_file_is_an_error_not_silently_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("# nothing yet\n", encoding="utf-8")
+    done = obra_llm("--config", str(path), "check", env=environment(tmp_path))
+    assert done.returncode == 2
+    assert f"FAIL  configuration: configuration file {path} is empty" in done.stdout

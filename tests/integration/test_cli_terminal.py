@@ -58,3 +58,20 @@ def test_a_stall_midstream_is_called_a_stall(tmp_path: Path, server: OllamaWireS
     shown = on_terminal("--config", str(config), "generate", "--stream", "Rate.")
     assert shown.returncode == 1
     assert "SCORE: 8\r\nobra-llm: error: the stream stalled after 8 characters of the answer: " in shown.screen
+
+
+def test_ctrl_c_midstream_ends_the_line_and_exits_130(tmp_path: Path, server: OllamaWireServer) -> None:
+    piece = {"model": "qwen2.5-coder:32b", "message": {"role": "assistant", "content": "SCORE: 8"}, "done": False}
+    server.queue(Chunked([json.dumps(piece) + "\n"], stall=10))
+    config = write_config(tmp_path, server.url, timeout=20)
+    shown = on_terminal("--config", str(config), "generate", "--stream", "Rate.", interrupt_after="SCORE: 8")
+    assert shown.returncode == 130
+    assert shown.screen.endswith("SCORE: 8\r\nobra-llm: error: interrupted after 8 characters of the answer\r\n")
+
+
+def test_ctrl_c_while_waiting_clears_the_spinner(tmp_path: Path, server: OllamaWireServer) -> None:
+    server.queue(Chunked([], stall=10))
+    config = write_config(tmp_path, server.url, timeout=20)
+    shown = on_terminal("--config", str(config), "generate", "Rate.", interrupt_after="waiting")
+    assert shown.returncode == 130
+    assert shown.screen.endswith("\r" + " " * 24 + "\r" + "obra-llm: error: interrupted\r\n")

@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -62,8 +63,13 @@ class TerminalRun:
     screen: str
 
 
-def on_terminal(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 30) -> TerminalRun:
-    """Run the console script with stdin, stdout and stderr on a pseudo-terminal."""
+def on_terminal(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 30, interrupt_after: str | None = None
+) -> TerminalRun:
+    """Run the console script with stdin, stdout and stderr on a pseudo-terminal.
+
+    ``interrupt_after``: press Ctrl-C (SIGINT) once the screen shows that text.
+    """
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [str(SCRIPT), *args],
@@ -88,6 +94,9 @@ def on_terminal(*args: str, cwd: Path | None = None, env: dict[str, str] | None 
                 if not chunk:
                     break
                 shown += chunk
+                if interrupt_after is not None and interrupt_after.encode() in shown:
+                    process.send_signal(signal.SIGINT)
+                    interrupt_after = None
             elif process.poll() is not None:
                 break
         returncode = process.wait(timeout=max(0.1, deadline - time.monotonic()))

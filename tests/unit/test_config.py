@@ -403,8 +403,12 @@ def test_load_config_file_without_llm_section_is_the_section(tmp_path: Path) -> 
     assert load_config(str(path), environ={}) == {"model": "llama3", "temperature": 0.1}
 
 
-def test_load_config_empty_file(tmp_path: Path) -> None:
-    assert load_config(_write(tmp_path, ""), environ={}) == {}
+@pytest.mark.parametrize("text", ["", "\n# only a comment\n"])
+def test_load_config_empty_file_is_an_error_not_the_defaults(tmp_path: Path, text: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, environ={})
+    assert str(caught.value) == f"configuration file {path} is empty: write an `llm:` section (`obra-llm init` writes an example)"
 
 
 def test_load_config_bad_yaml_names_the_file(tmp_path: Path) -> None:
