@@ -19,10 +19,12 @@ __all__ = [
     "LLMPlugin",
     "MetricsSnapshot",
     "ModelInfo",
+    "OfflineCounter",
     "ProviderClass",
     "ProviderKind",
     "SupportsClose",
     "SupportsDiagnosis",
+    "offline_counter",
     "provider_class",
 ]
 
@@ -153,3 +155,21 @@ class SupportsClose(Protocol):
     def close(self) -> None:
         """Release what the provider holds; ``initialize`` makes it usable again."""
         ...
+
+
+@runtime_checkable
+class OfflineCounter(Protocol):
+    """A provider *class* that counts tokens from a configuration alone (``obra-llm tokens``).
+
+    ``estimate_tokens`` needs an initialized provider, and initializing wants an API key or
+    a CLI binary; counting needs neither, so the class offers it directly.
+    """
+
+    def count_tokens(self, text: str, config: Mapping[str, Any], /) -> int:
+        """What ``estimate_tokens(text)`` would return after ``initialize(config)``, with no key, binary or I/O."""
+        ...
+
+
+def offline_counter(cls: object) -> OfflineCounter | None:
+    """``cls`` as an ``OfflineCounter`` when it counts without initializing, else ``None``."""
+    return cls if isinstance(cls, OfflineCounter) else None

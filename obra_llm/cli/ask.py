@@ -13,8 +13,8 @@ from obra_llm.cli.parser import UsageError
 from obra_llm.cli.settings import Resolved, resolve
 from obra_llm.cli.status import EXIT_OK
 from obra_llm.errors import LLMException, LLMTimeoutException
-from obra_llm.protocol import GenerateOptions, LLMPlugin
-from obra_llm.registry import create_llm
+from obra_llm.protocol import GenerateOptions, LLMPlugin, offline_counter
+from obra_llm.registry import create_llm, lookup
 
 __all__ = ["PartialAnswer", "explain_partial", "generate", "partial_object", "read_text", "tokens"]
 
@@ -135,14 +135,18 @@ def _described(answer: str, resolved: Resolved, llm: LLMPlugin, elapsed_ms: floa
 
 
 def tokens(args: argparse.Namespace) -> int:
-    """The provider's own offline estimate for the configured model."""
+    """The provider's own offline estimate for the configured model: no key, no binary needed."""
     text = read_text(args.text, "text")
     resolved = resolve(args)
-    llm = create_llm(resolved.config)
-    try:
-        count = llm.estimate_tokens(text)
-    finally:
-        close(llm)
+    counter = offline_counter(lookup(resolved.llm_type))
+    if counter is not None:
+        count = counter.count_tokens(text, resolved.config)
+    else:  # a plugin that can only estimate once initialized
+        llm = create_llm(resolved.config)
+        try:
+            count = llm.estimate_tokens(text)
+        finally:
+            close(llm)
     if args.json:
         emit_json({"ok": True, "tokens": count, "provider": resolved.llm_type, "model": resolved.model()})
     else:

@@ -358,7 +358,13 @@ class CliLLM(Generic[S]):
     def estimate_tokens(self, text: str, /) -> int:
         """Offline tiktoken estimate for the configured model (the tool's usual model otherwise)."""
         model = self._state.settings.model if self._state else ""
-        return estimate_tokens(text, model or self._wire.identity.estimate_model)
+        return estimate_tokens(text, model or self.identity.estimate_model)
+
+    @classmethod
+    def count_tokens(cls, text: str, config: Mapping[str, Any], /) -> int:
+        """``estimate_tokens`` for ``config``'s model without ``initialize``: no binary, no login needed."""
+        settings = parse_settings(cls.settings_type, config, provider=cls.identity.name)
+        return estimate_tokens(text, settings.model or cls.identity.estimate_model)
 
     def close(self) -> None:
         """Mark the provider closed (no process outlives a call); ``initialize`` reopens it."""

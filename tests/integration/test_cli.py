@@ -198,3 +198,11 @@ def test_bash_completion_completes_commands_options_and_types() -> None:
     assert complete("obra-llm", "ch") == ["check"]
     assert complete("obra-llm", "generate", "--str") == ["--stream"]
     assert complete("obra-llm", "--type", "openai-c") == ["openai-codex"]
+
+
+def test_tokens_needs_no_cli_binary(tmp_path: Path) -> None:
+    env = environment(tmp_path) | {"PATH": "/usr/bin:/bin"}
+    done = obra_llm("--type", "openai-codex", "--model", "gpt-4o-mini", "tokens", "hello world", cwd=tmp_path, env=env)
+    assert (done.returncode, done.stdout.strip()) == (0, "2"), done.stderr
+    bare = obra_llm("--type", "openai-codex", "tokens", "hello world", cwd=tmp_path, env=env)
+    assert (bare.returncode, bare.stdout.strip()) == (0, "2"), bare.stderr
