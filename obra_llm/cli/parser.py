@@ -19,7 +19,7 @@ GLOBAL_DEFAULTS: dict[str, Any] = {
     "config": None,
     "llm_type": None,
     "model": None,
-    "endpoint": None,
+    "base_url": None,
     "api_key_env": None,
     "json": False,
     "verbose": 0,
@@ -79,7 +79,7 @@ def _global_options() -> _Parser:
     where.add_argument("--config", type=Path, metavar="PATH", help="YAML config file (default: see `obra-llm check`)")
     where.add_argument("--type", dest="llm_type", metavar="TYPE", help="provider type (case-insensitive)")
     where.add_argument("--model", help="model name")
-    where.add_argument("--endpoint", "--base-url", dest="endpoint", metavar="URL", help="server URL (endpoint or base_url)")
+    where.add_argument("--base-url", "--endpoint", dest="base_url", metavar="URL", help="server URL (the base_url key)")
     where.add_argument("--api-key-env", metavar="VAR", help="read the API key from environment variable VAR")
     output = common.add_argument_group("output")
     output.add_argument("--json", action="store_true", help="one JSON object on stdout (JSON Lines with --stream)")

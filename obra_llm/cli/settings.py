@@ -55,12 +55,15 @@ def resolve(args: argparse.Namespace) -> Resolved:
     llm_type = configured_type(config)
     if args.model:
         config["model"] = args.model
-    if args.endpoint:
-        config[_endpoint_key(llm_type)] = args.endpoint
-        config.pop("api_url", None)
+    if args.base_url:
+        key = _address_key(llm_type)
+        for old_name in {"endpoint", "api_url"} - {key}:
+            config.pop(old_name, None)  # the flag replaces the file's address, whatever its name
+        config[key] = args.base_url
     if args.api_key_env:
-        _require_key(llm_type, "api_key", "--api-key-env")
-        config["api_key"] = "${" + args.api_key_env + "}"
+        _require_key(llm_type, "api_key_env", "--api-key-env")
+        config.pop("api_key", None)  # the named variable replaces the file's key
+        config["api_key_env"] = args.api_key_env
     return Resolved(ecosystem_defaults(llm_type, config) | config, source, llm_type)
 
 
@@ -78,12 +81,14 @@ def _registered_spelling(llm_type: str) -> str:
     return folded[0] if len(folded) == 1 else llm_type
 
 
-def _endpoint_key(llm_type: str) -> str:
+def _address_key(llm_type: str) -> str:
+    """``base_url`` for obra_llm's providers; ``endpoint`` for a plugin that declares no keys (the orchestrator's name)."""
     keys = _keys_of(llm_type)
-    for key in ("endpoint", "base_url"):
-        if keys is None or key in keys:
-            return key
-    msg = f"--endpoint does not apply to {llm_type}: it has no endpoint or base_url key"
+    if keys is None:
+        return "endpoint"
+    if "base_url" in keys:
+        return "base_url"
+    msg = f"--base-url does not apply to {llm_type}: it has no base_url key"
     raise ConfigError(msg)
 
 

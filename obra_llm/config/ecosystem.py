@@ -49,14 +49,14 @@ _OPENAI_BASE_URL = EcosystemVariable("OPENAI_BASE_URL", "base_url")
 #: Per provider type: the variables its vendor's own tools read for the server address.
 #: API keys need no entry: every provider already falls back to its vendor's key variable.
 ECOSYSTEM_VARIABLES: Mapping[str, tuple[EcosystemVariable, ...]] = {
-    "ollama": (EcosystemVariable("OLLAMA_HOST", "endpoint", ollama_host_url),),
+    "ollama": (EcosystemVariable("OLLAMA_HOST", "base_url", ollama_host_url),),
     "openai": (_OPENAI_BASE_URL,),
     "openai-api": (_OPENAI_BASE_URL,),
     "anthropic": (EcosystemVariable("ANTHROPIC_BASE_URL", "base_url"),),
     "cohere": (EcosystemVariable("CO_API_URL", "base_url"),),
 }
-#: Keys that mean the same as another (a file's legacy ``api_url`` is its ``endpoint``).
-_SAME_KEY = {"endpoint": ("api_url",)}
+#: Old names a file may still use for a key (``endpoint`` and ``api_url`` are ``base_url``).
+_SAME_KEY = {"base_url": ("endpoint", "api_url")}
 
 
 def ecosystem_defaults(llm_type: str, config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -90,9 +90,7 @@ class HttpLLM(Generic[S]):
     def initialize(self, config: Mapping[str, Any], /) -> None:
         """Validate ``config``, resolve credentials and build the HTTP client; nothing is sent."""
         wire = self.wire
-        settings: S = parse_settings(wire.settings_type, config, provider=wire.provider)
-        if not settings.model:
-            settings = attrs.evolve(settings, model=wire.identity.default_model)
+        settings = self._settings(config)
         access = wire.access(settings, os.environ if self._environ is None else self._environ)
         self.close()
         endpoint = HttpEndpoint(
@@ -179,6 +177,18 @@ class HttpLLM(Generic[S]):
     def estimate_tokens(self, text: str, /) -> int:
         """Offline estimate; see the provider's wire for what it approximates."""
         return self.wire.estimate_tokens(text, self._state.settings if self._state else None)
+
+    @classmethod
+    def count_tokens(cls, text: str, config: Mapping[str, Any], /) -> int:
+        """``estimate_tokens`` for ``config``'s model without ``initialize``: no key, no connection needed."""
+        return cls.wire.estimate_tokens(text, cls._settings(config))
+
+    @classmethod
+    def _settings(cls, config: Mapping[str, Any]) -> S:
+        """``config`` validated, the provider's default model filled in (no key resolved, nothing sent)."""
+        wire = cls.wire
+        settings: S = parse_settings(wire.settings_type, config, provider=wire.provider)
+        return settings if settings.model else attrs.evolve(settings, model=wire.identity.default_model)
 
     def close(self) -> None:
         """Close the HTTP connection pool; ``initialize`` makes the provider usable again."""

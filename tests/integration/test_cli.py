@@ -200,6 +200,13 @@ def test_bash_completion_completes_commands_options_and_types() -> None:
     assert complete("obra-llm", "--type", "openai-c") == ["openai-codex"]
 
 
+def test_tokens_needs_no_api_key(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    env.pop("OPENAI_API_KEY", None)
+    done = obra_llm("--type", "openai", "tokens", "hello world", cwd=tmp_path, env=env)
+    assert (done.returncode, done.stdout.strip()) == (0, "2"), done.stderr
+
+
 def test_tokens_needs_no_cli_binary(tmp_path: Path) -> None:
     env = environment(tmp_path) | {"PATH": "/usr/bin:/bin"}
     done = obra_llm("--type", "openai-codex", "--model", "gpt-4o-mini", "tokens", "hello world", cwd=tmp_path, env=env)

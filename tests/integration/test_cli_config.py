@@ -98,13 +98,13 @@ def test_another_type_keeps_the_portable_keys(tmp_path: Path) -> None:
         "--config", str(path), "--type", "anthropic", "--api-key-env", "UNSET_KEY_VAR", "generate", "hi", env=environment(tmp_path)
     )
     assert code == 2
-    assert "environment variable UNSET_KEY_VAR is not set" in printed["error"]["message"]
+    assert "api_key_env names UNSET_KEY_VAR, which is not set" in printed["error"]["message"]
 
 
 def test_a_flag_that_does_not_apply_says_so(tmp_path: Path) -> None:
     done = obra_llm("--type", "openai-codex", "--endpoint", "http://127.0.0.1:1", "check", cwd=tmp_path, env=environment(tmp_path))
     assert done.returncode == 2
-    assert "--endpoint does not apply to openai-codex: it has no endpoint or base_url key" in done.stdout
+    assert "--base-url does not apply to openai-codex: it has no base_url key" in done.stdout
 
 
 def test_init_writes_the_example_where_it_is_found(tmp_path: Path, server: OllamaWireServer) -> None:

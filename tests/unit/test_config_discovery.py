@@ -66,8 +66,9 @@ def test_ollama_host_is_read_as_the_ollama_cli_reads_it(value: str, url: str) ->
 
 def test_ecosystem_variables_fill_only_missing_keys() -> None:
     env = {"OLLAMA_HOST": "gpu-box", "OPENAI_BASE_URL": "http://proxy/v1"}
-    assert ecosystem_defaults("ollama", {}, env) == {"endpoint": "http://gpu-box:11434"}
-    assert ecosystem_defaults("ollama", {"api_url": "http://x"}, env) == {}, "the legacy key counts as set"
+    assert ecosystem_defaults("ollama", {}, env) == {"base_url": "http://gpu-box:11434"}
+    assert ecosystem_defaults("ollama", {"api_url": "http://x"}, env) == {}, "an old name counts as set"
+    assert ecosystem_defaults("ollama", {"endpoint": "http://x"}, env) == {}
     assert ecosystem_defaults("openai", {}, env) == {"base_url": "http://proxy/v1"}
     assert ecosystem_defaults("openai", {"base_url": "http://mine/v1"}, env) == {}
     assert ecosystem_defaults("openai-codex", {}, env) == {}
