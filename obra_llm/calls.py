@@ -11,14 +11,39 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 from obra_llm.errors import LLMException, LLMTimeoutException
 from obra_llm.metrics import Metrics
 from obra_llm.retry import RetryManager, RetryPolicy
 
-__all__ = ["CallRunner", "Completion", "StreamEnd", "token_count"]
+__all__ = ["CallRunner", "Completion", "StreamEnd", "call_budget", "current_budget", "token_count"]
+
+#: Seconds the calls started in this context may take in all (``None``: no outer bound).
+_BUDGET: ContextVar[float | None] = ContextVar("obra_llm_call_budget", default=None)
+
+
+@contextmanager
+def call_budget(seconds: float) -> Iterator[None]:
+    """Bound every call started inside to ``seconds`` in all, retries included.
+
+    A fallback chain gives each member what is left of its one deadline this way: the
+    member's own retry deadline still applies, but can no longer outlast the chain's. The
+    budget is read when a call starts, so open it right around the call.
+    """
+    token = _BUDGET.set(seconds)
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def current_budget() -> float | None:
+    """The seconds a call started now may take in all, when a ``call_budget`` is open (chains nest by it)."""
+    return _BUDGET.get()
 
 
 class Completion(NamedTuple):
@@ -126,7 +151,11 @@ class CallRunner:
         )
 
     def _deadline(self, timeout: float | None) -> float | None:
-        return None if timeout is None else max(self.retry.policy.deadline, timeout)
+        deadline = None if timeout is None else max(self.retry.policy.deadline, timeout)
+        budget = _BUDGET.get()
+        if budget is None:
+            return deadline
+        return min(self.retry.policy.deadline if deadline is None else deadline, budget)
 
     def _record_failure(self, started: float, error: BaseException) -> None:
         self.metrics.record_call(

@@ -24,12 +24,13 @@ __all__ = [
     "ProviderKind",
     "SupportsClose",
     "SupportsDiagnosis",
+    "SupportsMembers",
     "offline_counter",
     "provider_class",
 ]
 
-#: How a provider reaches its model: over HTTP, or by running a CLI.
-ProviderKind = Literal["http", "cli"]
+#: How a provider reaches its model: over HTTP, by running a CLI, or through other providers (a chain).
+ProviderKind = Literal["http", "cli", "chain"]
 
 
 class GenerateOptions(TypedDict, total=False):
@@ -48,7 +49,7 @@ class ModelInfo(TypedDict):
 
     provider: str
     model_name: str
-    type: Literal["http", "cli"]
+    type: ProviderKind
     execution_mode: Literal["http", "subprocess"]
     context_length: int | None
     endpoint: NotRequired[str]
@@ -126,7 +127,7 @@ class ProviderClass(Protocol):
 
     @property
     def kind(self) -> ProviderKind:
-        """``http`` or ``cli``; ``get_model_info()["type"]`` says the same."""
+        """``http``, ``cli`` or ``chain``; ``get_model_info()["type"]`` says the same."""
         ...
 
 
@@ -173,3 +174,12 @@ class OfflineCounter(Protocol):
 def offline_counter(cls: object) -> OfflineCounter | None:
     """``cls`` as an ``OfflineCounter`` when it counts without initializing, else ``None``."""
     return cls if isinstance(cls, OfflineCounter) else None
+
+
+@runtime_checkable
+class SupportsMembers(Protocol):
+    """A provider made of other providers (a fallback chain), whose members can be checked one by one."""
+
+    def member_problems(self) -> list[tuple[str, str | None]]:
+        """Each member's name and what stops it serving now (``None``: it can), in the order they are tried."""
+        ...

@@ -16,6 +16,7 @@ from obra_llm.config.convert import parse_settings
 from obra_llm.config.expand import expand_env
 from obra_llm.config.load import read_llm_section
 from obra_llm.errors import ConfigError, PluginNotFoundError
+from obra_llm.fallback.chain import FallbackLLM
 from obra_llm.protocol import LLMPlugin, provider_class
 from obra_llm.providers.anthropic import AnthropicLLM
 from obra_llm.providers.codex import CodexCLI
@@ -56,6 +57,7 @@ REGISTRY: types.MappingProxyType[str, type[LLMPlugin]] = types.MappingProxyType(
         "llamacpp": LlamaCppLLM,
         "lmstudio": LmStudioLLM,
         "vllm": VllmLLM,
+        "fallback": FallbackLLM,
     }
 )
 

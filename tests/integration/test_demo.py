@@ -12,8 +12,8 @@ import pytest
 from obra_llm.demo import RECORDING_FOLDERS, run_demo
 from obra_llm.recording.library import recordings_root
 from obra_llm.recording.mode import RecordMode
-from obra_llm.registry import REGISTRY
 from tests.support.console import obra_llm
+from tests.support.recorded import RECORDED_TYPES
 
 
 def test_demo_replays_every_recorded_provider(record_mode: RecordMode) -> None:
@@ -33,6 +33,6 @@ def test_demo_console_script_runs_offline(record_mode: RecordMode) -> None:
     done = obra_llm("demo", env={"OBRA_LLM_RECORD_MODE": "none"})
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line for line in done.stdout.splitlines()[4:]}
-    assert sorted(rows) == sorted(name for name in REGISTRY if name not in RECORDING_FOLDERS)
+    assert sorted(rows) == [name for name in RECORDED_TYPES if name not in RECORDING_FOLDERS]
     assert all("SCORE: 8" in row for row in rows.values())
     assert "synthesized" in rows["ollama"]

@@ -14,8 +14,8 @@ from obra_llm.providers.http_wire import HttpSettings
 from obra_llm.registry import REGISTRY
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-#: Provider pages whose file name is not the registry type.
-PAGES = {"openai-codex": "codex"}
+#: Provider pages (under docs/) that are not ``providers/<type>.md``.
+PAGES = {"openai-codex": "providers/codex.md", "fallback": "fallback.md"}
 
 
 #: The page of the OpenAI-compatible presets, which have no page of their own.
@@ -24,7 +24,7 @@ COMPATIBLE_PAGE = DOCS / "providers" / "openai-compatible.md"
 
 def provider_page(llm_type: str) -> Path:
     name = RECORDING_FOLDERS.get(llm_type, llm_type)
-    own = DOCS / "providers" / f"{PAGES.get(name, name)}.md"
+    own = DOCS / PAGES.get(name, f"providers/{name}.md")
     return own if own.exists() else COMPATIBLE_PAGE
 
 
@@ -58,7 +58,7 @@ def test_every_provider_key_is_on_its_page(llm_type: str) -> None:
 def test_configuration_page_links_every_provider_page() -> None:
     text = (DOCS / "configuration.md").read_text(encoding="utf-8")
     for llm_type in REGISTRY:
-        assert f"providers/{provider_page(llm_type).name}" in text, llm_type
+        assert f"({provider_page(llm_type).relative_to(DOCS).as_posix()})" in text, llm_type
 
 
 #: The README is also the package page, where only absolute links work: they point at the repository.

@@ -6,7 +6,7 @@ from collections.abc import Callable, Generator
 
 import pytest
 
-from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems, token_count
+from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems, call_budget, current_budget, token_count
 from obra_llm.errors import AuthenticationError, LLMConnectionException, LLMResponseException, LLMTimeoutException
 from obra_llm.retry import RetryPolicy
 from tests.support.fakes import FakeClock
@@ -301,3 +301,52 @@ def test_stream_passes_seconds_left_to_open() -> None:
 )
 def test_token_count_reads_only_real_counts(usage: dict[str, object], expected: int) -> None:
     assert token_count(usage, "n") == expected
+
+
+# -- call_budget -------------------------------------------------------------------------
+
+
+def test_a_call_budget_shortens_the_retry_deadline() -> None:
+    clock = FakeClock()
+    runner = _runner(clock, attempts=10)
+    lefts: list[float] = []
+
+    def attempt(left: float) -> Completion:
+        lefts.append(left)
+        clock.advance(1.0)
+        raise LLMConnectionException("refused")
+
+    with call_budget(2.5), pytest.raises(LLMConnectionException):
+        runner.complete(attempt)
+
+    assert lefts[0] == 2.5  # the policy's own deadline (60 s) was cut to the budget
+    assert clock.now - 1000.0 <= 2.5
+    assert current_budget() is None  # the budget ends with its block
+
+
+def test_a_call_budget_never_lengthens_a_deadline() -> None:
+    clock = FakeClock()
+    runner = CallRunner(RetryPolicy(attempts=1, deadline=3.0), clock=clock, sleep=clock.sleep)
+    lefts: list[float] = []
+
+    def attempt(left: float) -> Completion:
+        lefts.append(left)
+        return Completion("ok")
+
+    with call_budget(100.0):
+        assert current_budget() == 100.0
+        runner.complete(attempt)
+        runner.complete(attempt, timeout=5.0)
+
+    assert lefts == [3.0, 5.0]
+
+
+def test_a_stream_reads_the_budget_when_it_opens() -> None:
+    clock = FakeClock()
+    provider = Provider(clock, [["a", "b", StreamEnd()]])
+    stream = _runner(clock).stream(provider.open)
+
+    with call_budget(1.5):
+        first = next(stream)
+    assert (first, list(stream)) == ("a", ["b"])
+    assert provider.lefts == [1.5]
