@@ -11,7 +11,7 @@ from obra_llm.cli.output import emit_json, error_object
 from obra_llm.cli.settings import Resolved, resolve, type_suggestion
 from obra_llm.cli.status import EXIT_OK, EXIT_PROVIDER, EXIT_USAGE
 from obra_llm.errors import ConfigError, LLMException, PluginNotFoundError
-from obra_llm.protocol import LLMPlugin, SupportsClose, SupportsDiagnosis, provider_class
+from obra_llm.protocol import LLMPlugin, SupportsClose, SupportsDiagnosis, SupportsMembers, provider_class
 from obra_llm.registry import REGISTRY, create_llm
 
 __all__ = ["availability_problem", "check", "close", "providers"]
@@ -88,7 +88,7 @@ def _check_provider(resolved: Resolved, step: Callable[[str, bool, str], None]) 
         return EXIT_PROVIDER
     try:
         step("configuration", True, f"type {resolved.llm_type}, model {resolved.model() or '(provider default)'}")
-        problem = availability_problem(llm)
+        problem = _members_problem(llm, step) if isinstance(llm, SupportsMembers) else availability_problem(llm)
         if problem:
             step("not usable", False, problem)
             return EXIT_PROVIDER
@@ -99,6 +99,18 @@ def _check_provider(resolved: Resolved, step: Callable[[str, bool, str], None]) 
     finally:
         close(llm)
     return EXIT_OK
+
+
+def _members_problem(llm: SupportsMembers, step: Callable[[str, bool, str], None]) -> str | None:
+    """A chain: one step per member, then which would serve; ``None`` when one would."""
+    members = llm.member_problems()
+    for name, problem in members:
+        step(f"member {name}", problem is None, problem or "available")
+    serving = next((name for name, problem in members if problem is None), None)
+    if serving is None:
+        return "no member of the chain can serve"
+    step("serving", True, f"{serving} would serve")
+    return None
 
 
 def availability_problem(llm: LLMPlugin) -> str | None:

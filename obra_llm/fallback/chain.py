@@ -82,6 +82,8 @@ class FallbackLLM:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._chain: _Chain | None = None
+        #: The first member ``member_problems`` found able to serve: described until a call answers.
+        self._found_serving: int | None = None
 
     @classmethod
     def over(cls, registry: Mapping[str, type[LLMPlugin]]) -> type[FallbackLLM]:
@@ -117,6 +119,7 @@ class FallbackLLM:
             counters=ChainCounters([member.name for member in members]),
             metrics=Metrics(),
         )
+        self._found_serving = None
         logger.debug("fallback chain ready: %s", " -> ".join(member.name for member in members))
 
     def generate(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> str:
@@ -160,14 +163,16 @@ class FallbackLLM:
     def member_problems(self) -> list[tuple[str, str | None]]:
         """Each member's name and what stops it serving now (``None``: it can), in chain order."""
         chain = self._ready()
-        return [(member.name, self._member_problem(chain, index, member)) for index, member in enumerate(chain.members)]
+        problems = [(member.name, self._member_problem(chain, index, member)) for index, member in enumerate(chain.members)]
+        self._found_serving = next((index for index, (_, problem) in enumerate(problems) if problem is None), None)
+        return problems
 
     def get_model_info(self) -> ModelInfo:
-        """The member that answered the last call (else the first that started), and the chain."""
+        """The member that answered the last call (else one found serving, else the first that started), and the chain."""
         chain = self._ready()
         last = chain.counters.last_served
         started = [index for index, member in enumerate(chain.members) if member.llm is not None]
-        shown = last if last is not None else (started[0] if started else None)
+        shown = next((index for index in (last, self._found_serving, *started) if index is not None), None)
         member_info: Mapping[str, Any] = {}
         if shown is not None:
             llm = chain.members[shown].llm

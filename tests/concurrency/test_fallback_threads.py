@@ -89,6 +89,7 @@ def test_a_half_open_member_gets_exactly_one_trial_among_32_threads() -> None:
             return [answer]
 
         results = _run_threads(work)
+        assert llm.get_model_info()["details"]["states"]["openai-codex"] == "trusted"
 
     answers = [answer for (answer,) in results]
     assert answers.count("Hello") == 1  # the one trial, answered by codex
@@ -99,4 +100,3 @@ def test_a_half_open_member_gets_exactly_one_trial_among_32_threads() -> None:
     assert bench.chat_requests()["ollama"] == 1 + THREADS - 1
     codex = llm.metrics["members"][0]
     assert (codex["served"], codex["failed"], codex["skipped"]) == (1, 1, THREADS - 1)
-    assert llm.get_model_info()["details"]["states"]["openai-codex"] == "trusted"

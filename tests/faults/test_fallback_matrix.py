@@ -28,7 +28,8 @@ from obra_llm.errors import (
 )
 from obra_llm.fallback import MOVE_ON_DEFAULTS, FailureClass, classify
 from tests.support import anthropic_wire, openai_wire
-from tests.support.chains import ChainBench, chain_bench, closed_port_url
+from tests.support.chains import ChainBench, chain_bench
+from tests.support.console import refused_url
 from tests.support.ollama_wire import Hang, Status
 from tests.support.wire_server import Raw, Sse
 
@@ -104,7 +105,7 @@ def bench() -> Iterator[ChainBench]:
 
 
 def _chain_for(bench: ChainBench, fault: Fault, **settings: Any) -> Any:
-    member_settings = {key: (closed_port_url() if value == "<closed>" else value) for key, value in fault.settings.items()}
+    member_settings = {key: (refused_url() if value == "<closed>" else value) for key, value in fault.settings.items()}
     second, third = NEXT[fault.member]
     fault.cause(bench)
     return bench.chain(bench.config(fault.member, **member_settings), bench.config(second), bench.config(third), **settings)
@@ -213,7 +214,7 @@ def test_a_caller_error_is_raised_before_any_member_is_asked(bench: ChainBench) 
 def test_when_every_member_fails_the_last_error_is_raised_with_the_others_in_its_notes(bench: ChainBench) -> None:
     bench.codex.queue("rate_limited", "rate_limited", "rate_limited")
     bench.anthropic.queue(*[anthropic_wire.error_reply(529, "overloaded_error", "Overloaded")] * 3)
-    llm = bench.chain(bench.config("openai-codex"), bench.config("anthropic"), bench.config("ollama", endpoint=closed_port_url()))
+    llm = bench.chain(bench.config("openai-codex"), bench.config("anthropic"), bench.config("ollama", endpoint=refused_url()))
 
     with pytest.raises(LLMConnectionException) as caught:
         llm.generate("Rate this change")

@@ -27,7 +27,7 @@ from tests.support.fakes import FakeClock
 from tests.support.ollama_wire import OllamaWireServer
 from tests.support.openai_wire import OpenAIWireServer
 
-__all__ = ["CODEX_TRANSCRIPTS", "ChainBench", "ScenarioRunner", "chain_bench", "closed_port_url"]
+__all__ = ["CODEX_TRANSCRIPTS", "ChainBench", "ScenarioRunner", "chain_bench"]
 
 CODEX_TRANSCRIPTS = Path(__file__).resolve().parents[2] / "cassettes" / "cli" / "codex"
 #: An API key environment for Codex, so that calls need no ``codex login status`` run.
@@ -64,16 +64,6 @@ class ScenarioRunner:
         if self.gate is not None:
             self.gate.wait(timeout=10)
         return self._replayer.run(argv, stdin=f"contract scenario: {scenario}", timeout=timeout, cwd=cwd)
-
-
-def closed_port_url() -> str:
-    """A loopback URL nothing listens on: connecting is refused at once."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 class ChainBench:
