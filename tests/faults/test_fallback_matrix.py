@@ -71,7 +71,7 @@ def _codex(scenario: str, times: int) -> Callable[[ChainBench], None]:
 
 
 FAULTS = [
-    Fault("refused", "ollama", "connection", LLMConnectionException, 3, settings={"endpoint": "<closed>"}, reaches_server=False),
+    Fault("refused", "ollama", "connection", LLMConnectionException, 3, settings={"base_url": "<closed>"}, reaches_server=False),
     Fault("hang", "ollama", "timeout", LLMTimeoutException, 2, _queue("ollama", lambda: Hang(2.0), 2), {"timeout": 0.25, "retry_attempts": 2}),
     Fault("hang", "openai-codex", "timeout", LLMTimeoutException, 3, _codex("hang", 3)),
     Fault("429", "anthropic", "rate_limit", RateLimitError, 3, _queue("anthropic", lambda: anthropic_wire.error_reply(429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", {"retry-after": "1"}), 3)),
@@ -214,7 +214,7 @@ def test_a_caller_error_is_raised_before_any_member_is_asked(bench: ChainBench) 
 def test_when_every_member_fails_the_last_error_is_raised_with_the_others_in_its_notes(bench: ChainBench) -> None:
     bench.codex.queue("rate_limited", "rate_limited", "rate_limited")
     bench.anthropic.queue(*[anthropic_wire.error_reply(529, "overloaded_error", "Overloaded")] * 3)
-    llm = bench.chain(bench.config("openai-codex"), bench.config("anthropic"), bench.config("ollama", endpoint=refused_url()))
+    llm = bench.chain(bench.config("openai-codex"), bench.config("anthropic"), bench.config("ollama", base_url=refused_url()))
 
     with pytest.raises(LLMConnectionException) as caught:
         llm.generate("Rate this change")

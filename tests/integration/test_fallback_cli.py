@@ -11,7 +11,7 @@ from tests.support.ollama_wire import OllamaWireServer
 def _chain_config(directory: Path, *endpoints: str) -> Path:
     lines = ["llm:", "  type: fallback", "  members:"]
     for endpoint in endpoints:
-        lines += ["    - type: ollama", f"      endpoint: {endpoint}", "      retry_attempts: 1"]
+        lines += ["    - type: ollama", f"      base_url: {endpoint}", "      retry_attempts: 1"]
     path = directory / "config.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -28,7 +28,7 @@ def test_check_names_each_member_and_the_one_that_would_serve(tmp_path: Path) ->
         f"ok    config file: {config} (--config)",
         "ok    configuration: type fallback, model (provider default)",
         f"FAIL  member ollama: cannot connect to {down}: [Errno 111] Connection refused; is the server running? "
-        "(start it with `ollama serve`, or set endpoint to where it runs)",
+        "(start it with `ollama serve`, or set base_url to where it runs)",
         "ok    member ollama#2: available",
         "ok    serving: ollama#2 would serve",
         "ok    available: calls can be sent",

@@ -83,7 +83,7 @@ class ChainBench:
         base: dict[str, Any] = {
             "anthropic": {"base_url": self.anthropic.url, "model": "claude-sonnet-4-5", "api_key": anthropic_wire.DEFAULT_KEY},
             "openai": {"base_url": self.openai.url, "model": "gpt-4o-mini", "api_key": self.openai.key},
-            "ollama": {"endpoint": self.ollama.url, "model": "qwen2.5-coder:32b"},
+            "ollama": {"base_url": self.ollama.url, "model": "qwen2.5-coder:32b"},
             "openai-codex": {"codex_command": "codex"},
         }[llm_type]
         return {"type": llm_type, **base, **settings}
