@@ -34,6 +34,7 @@ from obra_llm.protocol import (
     ProviderKind,
     SupportsClose,
     SupportsDiagnosis,
+    offline_counter,
     provider_class,
 )
 from obra_llm.tokens import estimate_tokens
@@ -110,7 +111,7 @@ class FallbackLLM:
         """
         settings = parse_settings(self.settings_type, config, provider=_PROVIDER)
         self.close()
-        members = _start_members(config["members"], self._registry())
+        members = _start_members(config["members"], self._member_types())
         self._chain = _Chain(
             settings=settings,
             members=members,
@@ -209,6 +210,17 @@ class FallbackLLM:
         for member in chain.members:
             if member.llm is not None:
                 return member.llm.estimate_tokens(text)
+        return estimate_tokens(text, "")
+
+    @classmethod
+    def count_tokens(cls, text: str, config: Mapping[str, Any], /) -> int:
+        """What ``estimate_tokens`` gives, from the config alone: the first member's count, with no key or binary."""
+        members = config.get("members")
+        first = members[0] if isinstance(members, list) and members else None
+        if isinstance(first, Mapping):
+            counter = offline_counter(cls._member_types().get(member_type(first)))
+            if counter is not None:
+                return counter.count_tokens(text, first)
         return estimate_tokens(text, "")
 
     def close(self) -> None:
@@ -356,9 +368,10 @@ class FallbackLLM:
     def _elapsed_ms(self, started: float) -> float:
         return (self._clock() - started) * 1000.0
 
-    def _registry(self) -> Mapping[str, type[LLMPlugin]]:
-        if self.registry is not None:
-            return self.registry
+    @classmethod
+    def _member_types(cls) -> Mapping[str, type[LLMPlugin]]:
+        if cls.registry is not None:
+            return cls.registry
         from obra_llm.registry import REGISTRY  # deferred: the registry lists this class
 
         return REGISTRY

@@ -20,7 +20,7 @@ from obra_llm.errors import (
 from obra_llm.fallback import MOVE_ON_DEFAULTS, FailureClass, FallbackLLM, classify
 from obra_llm.fallback.cooldown import Cooldowns
 from obra_llm.fallback.failures import MovableClass
-from obra_llm.protocol import LLMPlugin, ProviderClass, SupportsClose, SupportsDiagnosis, SupportsMembers
+from obra_llm.protocol import LLMPlugin, ProviderClass, SupportsClose, SupportsDiagnosis, SupportsMembers, offline_counter
 from obra_llm.registry import REGISTRY, create_llm, load_config, validate_config
 from tests.support.fakes import FakeClock
 
@@ -227,3 +227,12 @@ def test_a_members_references_are_expanded_once() -> None:
 def test_a_nested_chain_reports_at_the_nested_path() -> None:
     problems = _problems({"type": "fallback", "members": [{"type": "fallback", "members": [{"type": "ollama", "timeout": 0}]}]})
     assert problems == ("0 is out of range: expected a number > 0 @ $.members[0].members[0].timeout",)
+
+
+def test_a_chain_counts_tokens_offline_as_its_first_member() -> None:
+    first = {"type": "anthropic", "model": "claude-sonnet-4-5"}
+    config = {"type": "fallback", "members": [first, {"type": "ollama"}]}
+    counter = offline_counter(REGISTRY["anthropic"])
+    assert counter is not None and offline_counter(FallbackLLM) is not None
+    counted = FallbackLLM.count_tokens("Rate this change from 0 to 10.", config)  # no API key needed
+    assert counted == counter.count_tokens("Rate this change from 0 to 10.", first)

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("transports",),
     ("recording",),
     ("providers",),
-    ("registry",),
+    ("registry", "fallback"),  # a chain is built from the registry, which lists it
     ("demo_prompts", "demo"),
     ("cli",),
     ("__init__",),
