@@ -96,6 +96,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
 
     identity = ANTHROPIC
     settings_type = AnthropicSettings
+    models_key = "data"
     #: Every generate() option but ``seed``: the Messages API has none.
     supported_options = ALL_OPTIONS - {"seed"}
     temperature_range = (0.0, 1.0)
@@ -119,10 +120,60 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
         return WireRequest("/v1/messages", _map_request(settings, prompt, call, stream=stream))
 
     def process_response(self, body: Any) -> Completion:
-        return _process_response(body)
+        if not isinstance(body, dict):
+            msg = f"Anthropic answered with JSON that is not an object: {type(body).__name__}"
+            raise LLMResponseException(msg, provider=_PROVIDER)
+        content = body.get("content")
+        if not isinstance(content, list):
+            msg = f"Anthropic's answer has no content list (type {body.get('type')!r})"
+            raise LLMResponseException(msg, provider=_PROVIDER)
+        text = "".join(
+            block["text"]
+            for block in content
+            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
+        )
+        usage = body.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        return Completion(
+            text=text,
+            prompt_tokens=_input_tokens(usage),
+            completion_tokens=token_count(usage, "output_tokens"),
+            stop_reason=body.get("stop_reason"),
+        )
 
     def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
-        return _process_stream(iter_sse(chunks))
+        events = iter_sse(chunks)
+        prompt_tokens = completion_tokens = 0
+        stop_reason: str | None = None
+        for event in events:
+            kind = event.event
+            if kind == "content_block_delta":
+                delta = _event_data(event).get("delta")
+                if isinstance(delta, dict) and delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                    yield delta["text"]
+            elif kind == "message_start":
+                message = _event_data(event).get("message")
+                usage = message.get("usage") if isinstance(message, dict) else None
+                if isinstance(usage, dict):
+                    prompt_tokens = _input_tokens(usage)
+            elif kind == "message_delta":
+                data = _event_data(event)
+                usage = data.get("usage")
+                if isinstance(usage, dict):
+                    # Cumulative totals: the last event's counts replace the earlier ones.
+                    completion_tokens = token_count(usage, "output_tokens")
+                    if isinstance(usage.get("input_tokens"), int):
+                        prompt_tokens = _input_tokens(usage)
+                delta = data.get("delta")
+                if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                    stop_reason = delta["stop_reason"]
+            elif kind == "message_stop":
+                yield StreamEnd(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=stop_reason)
+                return
+            elif kind == "error":
+                raise _stream_error(_event_data(event))
+        msg = "Anthropic's stream ended before its message_stop event (the answer is cut)"
+        raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
 
     def error_text(self, body: Any) -> str | None:
         return _process_error_body(body)
@@ -138,11 +189,6 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
 
     def probe(self, settings: AnthropicSettings) -> WireRequest:
         return WireRequest("/v1/models", method="GET", params={"limit": "1"})
-
-    def probe_problem(self, body: Any, settings: AnthropicSettings) -> str | None:
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            return f"{safe_url(ANTHROPIC.url(settings))}/v1/models did not answer with Anthropic's model list"
-        return None
 
     def model_request(self, settings: AnthropicSettings) -> WireRequest | None:
         return WireRequest(f"/v1/models/{quote(settings.model, safe='')}", method="GET")
@@ -181,63 +227,6 @@ def _map_request(settings: AnthropicSettings, prompt: str, call: Call, *, stream
 def _input_tokens(usage: Mapping[str, Any]) -> int:
     """All input tokens: uncached, written to the cache, and read from it."""
     return token_count(usage, "input_tokens") + token_count(usage, "cache_creation_input_tokens") + token_count(usage, "cache_read_input_tokens")
-
-
-def _process_response(body: Any) -> Completion:
-    if not isinstance(body, dict):
-        msg = f"Anthropic answered with JSON that is not an object: {type(body).__name__}"
-        raise LLMResponseException(msg, provider=_PROVIDER)
-    content = body.get("content")
-    if not isinstance(content, list):
-        msg = f"Anthropic's answer has no content list (type {body.get('type')!r})"
-        raise LLMResponseException(msg, provider=_PROVIDER)
-    text = "".join(
-        block["text"]
-        for block in content
-        if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
-    )
-    usage = body.get("usage")
-    usage = usage if isinstance(usage, dict) else {}
-    return Completion(
-        text=text,
-        prompt_tokens=_input_tokens(usage),
-        completion_tokens=token_count(usage, "output_tokens"),
-        stop_reason=body.get("stop_reason"),
-    )
-
-
-def _process_stream(events: Iterator[SSEEvent]) -> StreamItems:
-    prompt_tokens = completion_tokens = 0
-    stop_reason: str | None = None
-    for event in events:
-        kind = event.event
-        if kind == "content_block_delta":
-            delta = _event_data(event).get("delta")
-            if isinstance(delta, dict) and delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
-                yield delta["text"]
-        elif kind == "message_start":
-            message = _event_data(event).get("message")
-            usage = message.get("usage") if isinstance(message, dict) else None
-            if isinstance(usage, dict):
-                prompt_tokens = _input_tokens(usage)
-        elif kind == "message_delta":
-            data = _event_data(event)
-            usage = data.get("usage")
-            if isinstance(usage, dict):
-                # Cumulative totals: the last event's counts replace the earlier ones.
-                completion_tokens = token_count(usage, "output_tokens")
-                if isinstance(usage.get("input_tokens"), int):
-                    prompt_tokens = _input_tokens(usage)
-            delta = data.get("delta")
-            if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
-                stop_reason = delta["stop_reason"]
-        elif kind == "message_stop":
-            yield StreamEnd(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=stop_reason)
-            return
-        elif kind == "error":
-            raise _stream_error(_event_data(event))
-    msg = "Anthropic's stream ended before its message_stop event (the answer is cut)"
-    raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
 
 
 def _event_data(event: SSEEvent) -> dict[str, Any]:

@@ -24,24 +24,17 @@ import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar, Generic, NamedTuple, Self, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Generic, NamedTuple, TypedDict, TypeVar, Unpack
 
 import attrs
 
+from obra_llm import errors
 from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems
 from obra_llm.config.convert import parse_settings
 from obra_llm.config.settings import CommonSettings
-from obra_llm.errors import (
-    AuthenticationError,
-    ConfigError,
-    LLMConnectionException,
-    LLMException,
-    LLMResponseException,
-    LLMTimeoutException,
-)
-from obra_llm.metrics import Metrics
 from obra_llm.options import Call, resolve_call, validate_options
-from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo, ProviderKind
+from obra_llm.protocol import GenerateOptions, ModelInfo, ProviderKind
+from obra_llm.providers.lifecycle import PROBE_TIMEOUT, Lifecycle
 from obra_llm.redaction import Redactor
 from obra_llm.retry import RetryPolicy
 from obra_llm.tokens import estimate_tokens
@@ -70,8 +63,6 @@ logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound="CliSettings")
 
-#: How long ``is_available`` may take in all (``--version`` plus, maybe, an auth check).
-PROBE_TIMEOUT = 0.9
 
 
 @attrs.frozen(kw_only=True)
@@ -172,18 +163,18 @@ class CliWire(Generic[S]):
         """The whole answer from a run's pieces (``None``: the run gave no answer)."""
         return "".join(pieces) if pieces else None
 
-    def classify_failure(self, message: str | None, end: ProcessExit, settings: S) -> LLMException:
+    def classify_failure(self, message: str | None, end: ProcessExit, settings: S) -> errors.LLMException:
         """The exception for a failed run: here from the exit status; wires add the tool's wording."""
         tool = self.identity.tool
         code = end.exit_code
         if end.signal is not None:
             msg = f"{tool} was killed by signal {end.signal}: {message or last_line(end.stderr)}"
-            return LLMResponseException(msg, retryable=True)
+            return errors.LLMResponseException(msg, retryable=True)
         if code in self.usage_exit_codes and message is None:
             msg = f"{tool} rejected its command line (exit code {code}, usage error): {last_line(end.stderr)}; check extra_args"
-            return LLMResponseException(msg, exit_code=code, retryable=False)
+            return errors.LLMResponseException(msg, exit_code=code, retryable=False)
         detail = message or f"exited with code {code} without an error event: {last_line(end.stderr)}"
-        return LLMResponseException(f"{tool} failed: {detail}", exit_code=code, retryable=False)
+        return errors.LLMResponseException(f"{tool} failed: {detail}", exit_code=code, retryable=False)
 
     #: The arguments that make the tool print its version (as its first stdout line).
     version_args: ClassVar[tuple[str, ...]] = ("--version",)
@@ -221,7 +212,7 @@ class _Ready(Generic[S]):
     environ: Mapping[str, str]
 
 
-class CliLLM(Generic[S]):
+class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
     """A CLI provider: the ``LLMPlugin`` methods over one ``CliWire``, one process per attempt.
 
     The constructor does no I/O; ``initialize`` validates the config and finds the binary;
@@ -271,12 +262,12 @@ class CliLLM(Generic[S]):
         if problems:
             lines = "\n".join(f"  - {problem}" for problem in problems)
             msg = f"invalid {identity.name} configuration:\n{lines}"
-            raise ConfigError(msg, problems=problems)
+            raise errors.ConfigError(msg, problems=problems)
         command = wire.command(settings)
         binary = self._which(command)
         if binary is None:
             msg = f"{identity.label} ({command!r}) is not installed or not on PATH: {identity.install_hint}"
-            raise LLMConnectionException(msg, provider=identity.name, retryable=False)
+            raise errors.LLMConnectionException(msg, provider=identity.name, retryable=False)
         environ = os.environ if self._environ is None else self._environ
         policy = RetryPolicy.from_settings(settings, timeout=settings.timeout)
         calls = CallRunner(policy, clock=self._clock, sleep=self._sleep)
@@ -303,7 +294,7 @@ class CliLLM(Generic[S]):
             answer = wire.answer(pieces)
             if answer is None:
                 msg = f"{wire.identity.tool} finished without an answer (no answer event)"
-                raise LLMResponseException(msg, provider=wire.identity.name)
+                raise errors.LLMResponseException(msg, provider=wire.identity.name)
             return Completion(answer, end.prompt_tokens, end.completion_tokens, end.stop_reason)
 
         return state.calls.complete(attempt, timeout=call.timeout).text
@@ -313,12 +304,9 @@ class CliLLM(Generic[S]):
         state, call = self._prepare(prompt, options)
         return state.calls.stream(lambda left: self._run(state, prompt, call, left), timeout=call.timeout)
 
-    def is_available(self) -> bool:
-        """Whether the tool runs and can authenticate, within about a second."""
-        problem = self.availability_problem()
-        if problem:
-            logger.info("%s is not available: %s", self._wire.identity.name, problem)
-        return problem is None
+    @property
+    def provider_name(self) -> str:
+        return self._wire.identity.name
 
     def availability_problem(self) -> str | None:
         """Why calls cannot succeed now (with the fix), or ``None`` when they can."""
@@ -326,7 +314,7 @@ class CliLLM(Generic[S]):
         started = self._clock()
         try:
             self._version = self._probe_version(state, PROBE_TIMEOUT)
-        except LLMException as error:
+        except errors.LLMException as error:
             args = " ".join(self._wire.version_args)
             return f"`{self._wire.command(state.settings)} {args}` failed: {error.message}"
         left = PROBE_TIMEOUT - (self._clock() - started)
@@ -338,7 +326,7 @@ class CliLLM(Generic[S]):
         if self._version is None:
             try:
                 self._version = self._probe_version(state, PROBE_TIMEOUT)
-            except LLMException as error:
+            except errors.LLMException as error:
                 logger.debug("%s --version failed: %s", self._wire.identity.tool, error)
         return {
             "provider": self._wire.identity.name,
@@ -349,11 +337,6 @@ class CliLLM(Generic[S]):
             "version": self._version or "unknown",
             "details": {"binary": state.binary, **self._wire.model_details(state.settings)},
         }
-
-    @property
-    def metrics(self) -> MetricsSnapshot:
-        """Counters since ``initialize``: calls, tokens, latency, errors, timeouts, retries."""
-        return (self._state.calls.metrics if self._state else Metrics()).snapshot()
 
     def estimate_tokens(self, text: str, /) -> int:
         """Offline tiktoken estimate for the configured model (the tool's usual model otherwise)."""
@@ -366,24 +349,7 @@ class CliLLM(Generic[S]):
         settings = parse_settings(cls.settings_type, config, provider=cls.identity.name)
         return estimate_tokens(text, settings.model or cls.identity.estimate_model)
 
-    def close(self) -> None:
-        """Mark the provider closed (no process outlives a call); ``initialize`` reopens it."""
-        self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
     # -- plumbing ------------------------------------------------------------------------
-
-    def _ready(self) -> _Ready[S]:
-        if self._state is None or self._closed:
-            state = "closed" if self._state is not None else "not initialized"
-            msg = f"{type(self).__name__} is {state}: call initialize(config) first"
-            raise RuntimeError(msg)
-        return self._state
 
     def _prepare(self, prompt: str, options: GenerateOptions) -> tuple[_Ready[S], Call]:
         """The ready state and this call's record; bad options or an unsendable prompt fail before any run."""
@@ -407,8 +373,8 @@ class CliLLM(Generic[S]):
         except ProcessTimeoutError as error:
             error.stderr = state.redact(error.stderr)
             msg = f"{identity.tool} did not finish within {budget:g} s (timeout); its processes were killed"
-            raise LLMTimeoutException(msg, provider=identity.name, retryable=True) from error
-        except LLMException as error:
+            raise errors.LLMTimeoutException(msg, provider=identity.name, retryable=True) from error
+        except errors.LLMException as error:
             error.provider = error.provider or identity.name
             raise
 
@@ -418,7 +384,7 @@ class CliLLM(Generic[S]):
         outcome = yield from self._wire.process_events(self._events(state, items, ended))
         if not ended:
             msg = f"the {self._wire.identity.tool} run ended without an exit status"
-            raise LLMResponseException(msg)
+            raise errors.LLMResponseException(msg)
         end = ended[0]
         if outcome.failed or end.exit_code != 0:
             raise self._wire.classify_failure(outcome.error, end, state.settings)
@@ -444,7 +410,7 @@ class CliLLM(Generic[S]):
                     return lines, attrs.evolve(item, stderr=state.redact(item.stderr))
                 lines.append(state.redact(item))
             msg = f"`{self._wire.identity.tool} {' '.join(args)}` ended without an exit status"
-            raise LLMResponseException(msg, provider=self._wire.identity.name)
+            raise errors.LLMResponseException(msg, provider=self._wire.identity.name)
 
         return probe
 
@@ -452,7 +418,7 @@ class CliLLM(Generic[S]):
         lines, end = self._probe(state)(self._wire.version_args, timeout)
         if end.exit_code != 0 or not lines:
             msg = f"exit code {end.exit_code}: {last_line(end.stderr)}"
-            raise LLMResponseException(msg, provider=self._wire.identity.name, exit_code=end.exit_code)
+            raise errors.LLMResponseException(msg, provider=self._wire.identity.name, exit_code=end.exit_code)
         return lines[0].strip()
 
     def _check_auth(self, state: _Ready[S]) -> None:
@@ -461,7 +427,7 @@ class CliLLM(Generic[S]):
             return
         problem = self._auth_problem(state, PROBE_TIMEOUT)
         if problem:
-            raise AuthenticationError(problem, provider=self._wire.identity.name)
+            raise errors.AuthenticationError(problem, provider=self._wire.identity.name)
 
     def _auth_problem(self, state: _Ready[S], timeout: float) -> str | None:
         problem = self._wire.auth_problem(state.settings, state.environ, self._probe(state), timeout)

@@ -75,16 +75,54 @@ class CohereWire(HttpWire[CohereSettings]):
 
     identity = COHERE
     settings_type = CohereSettings
+    models_key = "models"
     max_stop = _MAX_STOP
 
     def chat(self, settings: CohereSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
         return WireRequest("/v2/chat", _map_request(settings, prompt, call, stream=stream))
 
     def process_response(self, body: Any) -> Completion:
-        return _process_response(body)
+        if not isinstance(body, dict):
+            msg = f"Cohere answered with JSON that is not an object: {type(body).__name__}"
+            raise LLMResponseException(msg, provider=_PROVIDER)
+        reason = _finish_reason(body)
+        if reason in _FAILED_RETRYABLE:
+            raise _generation_failed(reason, body.get("error"), when="")
+        message = body.get("message")
+        content = message.get("content", []) if isinstance(message, dict) else None
+        if not isinstance(content, list):
+            msg = "Cohere's answer has no message.content list"
+            raise LLMResponseException(msg, provider=_PROVIDER)
+        text = "".join(
+            item["text"]
+            for item in content
+            if isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str)
+        )
+        prompt_tokens, completion_tokens = _process_usage(body.get("usage"))
+        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=reason)
 
     def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
-        return _process_stream(iter_sse(chunks))
+        """Text from ``content-delta`` events until ``message-end``; every other event is skipped."""
+        for event in iter_sse(chunks):
+            if event.data == "[DONE]":
+                break
+            payload = _parse_event(event)
+            kind = payload.get("type", event.event)
+            if kind == "content-delta":
+                piece = _delta_text(payload)
+                if piece:
+                    yield piece
+            elif kind == "message-end":
+                delta = payload.get("delta")
+                delta = delta if isinstance(delta, dict) else {}
+                reason = _finish_reason(delta)
+                if reason in _FAILED_RETRYABLE:
+                    raise _generation_failed(reason, delta.get("error"), when=" mid-stream")
+                prompt_tokens, completion_tokens = _process_usage(delta.get("usage"))
+                yield StreamEnd(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=reason)
+                return
+        msg = "Cohere's stream ended before its message-end event (the answer is cut)"
+        raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
 
     def error_text(self, body: Any) -> str | None:
         message = body.get("message") if isinstance(body, dict) else None
@@ -103,11 +141,6 @@ class CohereWire(HttpWire[CohereSettings]):
 
     def probe(self, settings: CohereSettings) -> WireRequest:
         return WireRequest("/v1/models", method="GET", params={"page_size": "1"})
-
-    def probe_problem(self, body: Any, settings: CohereSettings) -> str | None:
-        if not (isinstance(body, dict) and isinstance(body.get("models"), list)):
-            return f"{safe_url(COHERE.url(settings))}/v1/models did not answer with Cohere's model list"
-        return None
 
     def model_request(self, settings: CohereSettings) -> WireRequest | None:
         return WireRequest(f"/v1/models/{quote(settings.model, safe='')}", method="GET")
@@ -138,51 +171,6 @@ def _map_request(settings: CohereSettings, prompt: str, call: Call, *, stream: b
 
 
 # -- response processing (wire -> ours) ----------------------------------------------------------
-
-
-def _process_response(body: Any) -> Completion:
-    if not isinstance(body, dict):
-        msg = f"Cohere answered with JSON that is not an object: {type(body).__name__}"
-        raise LLMResponseException(msg, provider=_PROVIDER)
-    reason = _finish_reason(body)
-    if reason in _FAILED_RETRYABLE:
-        raise _generation_failed(reason, body.get("error"), when="")
-    message = body.get("message")
-    content = message.get("content", []) if isinstance(message, dict) else None
-    if not isinstance(content, list):
-        msg = "Cohere's answer has no message.content list"
-        raise LLMResponseException(msg, provider=_PROVIDER)
-    text = "".join(
-        item["text"]
-        for item in content
-        if isinstance(item, dict) and item.get("type") == "text" and isinstance(item.get("text"), str)
-    )
-    prompt_tokens, completion_tokens = _process_usage(body.get("usage"))
-    return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=reason)
-
-
-def _process_stream(events: Iterator[SSEEvent]) -> StreamItems:
-    """Text from ``content-delta`` events until ``message-end``; every other event is skipped."""
-    for event in events:
-        if event.data == "[DONE]":
-            break
-        payload = _parse_event(event)
-        kind = payload.get("type", event.event)
-        if kind == "content-delta":
-            piece = _delta_text(payload)
-            if piece:
-                yield piece
-        elif kind == "message-end":
-            delta = payload.get("delta")
-            delta = delta if isinstance(delta, dict) else {}
-            reason = _finish_reason(delta)
-            if reason in _FAILED_RETRYABLE:
-                raise _generation_failed(reason, delta.get("error"), when=" mid-stream")
-            prompt_tokens, completion_tokens = _process_usage(delta.get("usage"))
-            yield StreamEnd(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=reason)
-            return
-    msg = "Cohere's stream ended before its message-end event (the answer is cut)"
-    raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
 
 
 def _parse_event(event: SSEEvent) -> dict[str, Any]:

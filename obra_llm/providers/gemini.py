@@ -88,6 +88,8 @@ class GeminiWire(HttpWire[GeminiSettings]):
 
     identity = GEMINI
     settings_type = GeminiSettings
+    models_key = "models"
+    models_key_optional = True
     max_stop = _MAX_STOP
     context_lengths = _CONTEXT_LENGTHS
 
@@ -128,11 +130,6 @@ class GeminiWire(HttpWire[GeminiSettings]):
 
     def probe(self, settings: GeminiSettings) -> WireRequest:
         return WireRequest("/models", method="GET", params={"pageSize": "1"})
-
-    def probe_problem(self, body: Any, settings: GeminiSettings) -> str | None:
-        if not isinstance(body, dict) or not isinstance(body.get("models", []), list):
-            return f"{safe_url(GEMINI.url(settings))}/models did not answer with Gemini's model list"
-        return None
 
     def model_request(self, settings: GeminiSettings) -> WireRequest | None:
         return WireRequest(f"/{_model_path(settings.model)}", method="GET")

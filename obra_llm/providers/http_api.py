@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Generator, Mapping
-from typing import Any, ClassVar, Generic, Literal, Self, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, Unpack
 
 import attrs
 import httpx
@@ -26,10 +26,10 @@ from obra_llm.calls import CallRunner, Completion, StreamItems
 from obra_llm.config.convert import parse_settings
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import LLMConnectionException, LLMException, LLMResponseException
-from obra_llm.metrics import Metrics
 from obra_llm.options import Call, resolve_call
-from obra_llm.protocol import GenerateOptions, MetricsSnapshot, ModelInfo, ProviderKind
+from obra_llm.protocol import GenerateOptions, ModelInfo, ProviderKind
 from obra_llm.providers.http_wire import HttpSettings, HttpWire
+from obra_llm.providers.lifecycle import PROBE_TIMEOUT, Lifecycle
 from obra_llm.retry import RetryPolicy
 from obra_llm.transports.endpoint import HttpEndpoint, WireRequest
 from obra_llm.transports.http import error_reply, redactor
@@ -40,8 +40,6 @@ logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=HttpSettings)
 
-#: How long ``is_available`` and ``get_model_info`` may take: they must answer fast.
-PROBE_TIMEOUT = 0.9
 
 
 class Seams(TypedDict, total=False):
@@ -53,7 +51,7 @@ class Seams(TypedDict, total=False):
     environ: Mapping[str, str]
 
 
-class HttpLLM(Generic[S]):
+class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
     """An HTTP API provider: the ``LLMPlugin`` methods over the class's ``wire``.
 
     The constructor does no I/O; ``initialize`` validates the config, resolves credentials
@@ -80,10 +78,9 @@ class HttpLLM(Generic[S]):
         self._info: ModelInfo | None = None
 
     def __repr__(self) -> str:
-        name = type(self).__name__
-        if self._state is None:
-            return f"{name}(uninitialized)"
-        return f"{name}(model={self._state.settings.model!r}, endpoint={self._state.endpoint.target!r})"
+        state = self._state
+        shown = f"model={state.settings.model!r}, endpoint={state.endpoint.target!r}" if state else "uninitialized"
+        return f"{type(self).__name__}({shown})"
 
     # -- the LLMPlugin interface -------------------------------------------------------
 
@@ -122,12 +119,9 @@ class HttpLLM(Generic[S]):
         state, request, call = self._chat(prompt, options, stream=True)
         return state.calls.stream(lambda left: self._stream(state, request, min(call.timeout, left)), timeout=call.timeout)
 
-    def is_available(self) -> bool:
-        """Whether a cheap authenticated request succeeds within about a second."""
-        problem = self.availability_problem()
-        if problem:
-            logger.info("%s is not available: %s", self.wire.provider, problem)
-        return problem is None
+    @property
+    def provider_name(self) -> str:
+        return self.wire.provider
 
     def availability_problem(self) -> str | None:
         """Why calls cannot succeed now (with the fix), or ``None`` when they can."""
@@ -169,11 +163,6 @@ class HttpLLM(Generic[S]):
             self._info = info
         return info
 
-    @property
-    def metrics(self) -> MetricsSnapshot:
-        """Counters since ``initialize``: calls, tokens, latency, errors, timeouts, retries."""
-        return (self._state.calls.metrics if self._state else Metrics()).snapshot()
-
     def estimate_tokens(self, text: str, /) -> int:
         """Offline estimate; see the provider's wire for what it approximates."""
         return self.wire.estimate_tokens(text, self._state.settings if self._state else None)
@@ -194,13 +183,7 @@ class HttpLLM(Generic[S]):
         """Close the HTTP connection pool; ``initialize`` makes the provider usable again."""
         if self._state is not None and not self._closed:
             self._state.endpoint.close()
-        self._closed = True
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+        super().close()
 
     # -- one request, one way down and back ------------------------------------------------
 
@@ -239,12 +222,6 @@ class HttpLLM(Generic[S]):
         """The wire's exception for a non-2xx ``response`` (its body already read), parsed once."""
         return self.wire.map_error(error_reply(response, self.wire.error_text, state.redact), state.settings)
 
-    def _ready(self) -> _Ready[S]:
-        if self._state is None or self._closed:
-            state = "closed" if self._state is not None else "not initialized"
-            msg = f"{type(self).__name__} is {state}: call initialize(config) first"
-            raise RuntimeError(msg)
-        return self._state
 
 
 class _provider_named:

@@ -174,6 +174,10 @@ class HttpWire(Generic[S]):
     temperature_range: tuple[float, float] = (0.0, 2.0)
     #: The most stop sequences a request may carry (``None``: no documented limit).
     max_stop: int | None = None
+    #: Where the probe's model list holds its entries (``None``: the answer is not checked);
+    #: ``models_key_optional``: an empty list may be left out (Gemini's is).
+    models_key: str | None = None
+    models_key_optional: bool = False
     #: Context windows by model-id prefix, for APIs that do not state them.
     context_lengths: Mapping[str, int] = {}
 
@@ -230,8 +234,17 @@ class HttpWire(Generic[S]):
         raise NotImplementedError
 
     def probe_problem(self, body: Any, settings: S) -> str | None:
-        """What the probe's answer says is wrong (e.g. the model is missing), or ``None``."""
-        return None
+        """What the probe's answer says is wrong (e.g. the model is missing), or ``None``.
+
+        The default: the answer must be an object whose ``models_key`` holds a list.
+        """
+        if self.models_key is None:
+            return None
+        listed = body.get(self.models_key, [] if self.models_key_optional else None) if isinstance(body, dict) else None
+        if isinstance(listed, list):
+            return None
+        where = f"{safe_url(self.identity.url(settings))}{self.probe(settings).path}"
+        return f"{where} did not answer with {self.identity.label}'s model list"
 
     def model_facts(self, body: Any | None, settings: S) -> ModelFacts:
         """Context length and details from ``model_request``'s answer (``None``: not asked or failed).

@@ -56,10 +56,44 @@ class OllamaWire(HttpWire[OllamaSettings]):
         return WireRequest("/api/chat", _map_request(settings, prompt, call, stream=stream))
 
     def process_response(self, body: Any) -> Completion:
-        return _process_response(body)
+        if not isinstance(body, dict):
+            msg = f"Ollama answered with JSON that is not an object: {type(body).__name__}"
+            raise LLMResponseException(msg, provider=_PROVIDER)
+        if "error" in body:
+            raise LLMResponseException(f"Ollama reported an error: {body['error']}", provider=_PROVIDER)
+        message = body.get("message")
+        text = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(text, str):
+            msg = "Ollama's answer has no message.content text"
+            raise LLMResponseException(msg, provider=_PROVIDER)
+        return Completion(
+            text=text,
+            prompt_tokens=token_count(body, "prompt_eval_count"),
+            completion_tokens=token_count(body, "eval_count"),
+            stop_reason=body.get("done_reason"),
+        )
 
     def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
-        return _process_stream(iter_ndjson(chunks))
+        for line in iter_ndjson(chunks):
+            if not isinstance(line, dict):
+                msg = f"Ollama streamed a line that is not a JSON object: {type(line).__name__}"
+                raise LLMResponseException(msg, provider=_PROVIDER)
+            if "error" in line:
+                msg = f"Ollama reported an error mid-stream: {line['error']}"
+                raise LLMResponseException(msg, provider=_PROVIDER)
+            message = line.get("message")
+            piece = message.get("content") if isinstance(message, dict) else None
+            if isinstance(piece, str) and piece:
+                yield piece
+            if line.get("done") is True:
+                yield StreamEnd(
+                    prompt_tokens=token_count(line, "prompt_eval_count"),
+                    completion_tokens=token_count(line, "eval_count"),
+                    stop_reason=line.get("done_reason"),
+                )
+                return
+        msg = "Ollama's stream ended before its done:true line (the answer is cut)"
+        raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
 
     def error_text(self, body: Any) -> str | None:
         error = body.get("error") if isinstance(body, dict) else None
@@ -124,48 +158,6 @@ def _model_names(model: str) -> set[str]:
 
 
 # -- response processing (wire -> ours) ----------------------------------------------------------
-
-
-def _process_response(body: Any) -> Completion:
-    if not isinstance(body, dict):
-        msg = f"Ollama answered with JSON that is not an object: {type(body).__name__}"
-        raise LLMResponseException(msg, provider=_PROVIDER)
-    if "error" in body:
-        raise LLMResponseException(f"Ollama reported an error: {body['error']}", provider=_PROVIDER)
-    message = body.get("message")
-    text = message.get("content") if isinstance(message, dict) else None
-    if not isinstance(text, str):
-        msg = "Ollama's answer has no message.content text"
-        raise LLMResponseException(msg, provider=_PROVIDER)
-    return Completion(
-        text=text,
-        prompt_tokens=token_count(body, "prompt_eval_count"),
-        completion_tokens=token_count(body, "eval_count"),
-        stop_reason=body.get("done_reason"),
-    )
-
-
-def _process_stream(lines: Iterator[Any]) -> StreamItems:
-    for line in lines:
-        if not isinstance(line, dict):
-            msg = f"Ollama streamed a line that is not a JSON object: {type(line).__name__}"
-            raise LLMResponseException(msg, provider=_PROVIDER)
-        if "error" in line:
-            msg = f"Ollama reported an error mid-stream: {line['error']}"
-            raise LLMResponseException(msg, provider=_PROVIDER)
-        message = line.get("message")
-        piece = message.get("content") if isinstance(message, dict) else None
-        if isinstance(piece, str) and piece:
-            yield piece
-        if line.get("done") is True:
-            yield StreamEnd(
-                prompt_tokens=token_count(line, "prompt_eval_count"),
-                completion_tokens=token_count(line, "eval_count"),
-                stop_reason=line.get("done_reason"),
-            )
-            return
-    msg = "Ollama's stream ended before its done:true line (the answer is cut)"
-    raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
 
 
 def _process_show(shown: Any) -> dict[str, Any]:

@@ -40,7 +40,9 @@ def _layer(module: str) -> str:
 def _imports(path: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("obra_llm"):
+        if isinstance(node, ast.ImportFrom) and node.module == "obra_llm":
+            found.update(f"obra_llm.{alias.name}" for alias in node.names)  # submodules: ``from obra_llm import errors``
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("obra_llm"):
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.startswith("obra_llm"))
