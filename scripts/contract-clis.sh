@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 mkdir -p .tools
 log=.tools/install.log
 : >"$log"
-installers=(scripts/install-*.sh)
+installers=()
+for script in scripts/install-*.sh; do
+    [ "$script" = scripts/install-llama.sh ] || installers+=("$script")  # a server, not a CLI: test.sh runs it
+done
 names=$(for script in "${installers[@]}"; do basename "$script" .sh | sed 's/^install-//'; done | paste -sd, - | sed 's/,/, /g')
 
 if ! command -v npm >/dev/null 2>&1; then

