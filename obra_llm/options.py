@@ -87,6 +87,11 @@ class Call(NamedTuple):
     timeout: float
 
 
+    def messages(self, prompt: str) -> list[dict[str, str]]:
+        """The chat as role messages: the system prompt when there is one, then the user's prompt."""
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return [*head, {"role": "user", "content": prompt}]
+
     def sampling(self, *, temperature: str, max_tokens: str | None, stop: str, seed: str | None) -> dict[str, Any]:
         """The sampling options this call sets, under the API's names (``None``: the API has no such field)."""
         fields: dict[str, Any] = {}

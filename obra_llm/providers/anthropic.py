@@ -34,7 +34,8 @@ from obra_llm.errors import (
 from obra_llm.options import ALL_OPTIONS, Call
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest, context_from_table
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
@@ -96,6 +97,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
 
     identity = ANTHROPIC
     settings_type = AnthropicSettings
+    probe_request = WireRequest("/v1/models", method="GET", params={"limit": "1"})
     models_key = "data"
     #: Every generate() option but ``seed``: the Messages API has none.
     supported_options = ALL_OPTIONS - {"seed"}
@@ -120,9 +122,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
         return WireRequest("/v1/messages", _map_request(settings, prompt, call, stream=stream))
 
     def process_response(self, body: Any) -> Completion:
-        if not isinstance(body, dict):
-            msg = f"Anthropic answered with JSON that is not an object: {type(body).__name__}"
-            raise LLMResponseException(msg, provider=_PROVIDER)
+        body = answer_object(body, label="Anthropic", provider=_PROVIDER)
         content = body.get("content")
         if not isinstance(content, list):
             msg = f"Anthropic's answer has no content list (type {body.get('type')!r})"
@@ -186,9 +186,6 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
         if reply.status == 402:
             return error_for_status(reply, provider=_PROVIDER, kind=RateLimitError, retryable=False)
         return super().map_error(reply, settings)
-
-    def probe(self, settings: AnthropicSettings) -> WireRequest:
-        return WireRequest("/v1/models", method="GET", params={"limit": "1"})
 
     def model_request(self, settings: AnthropicSettings) -> WireRequest | None:
         return WireRequest(f"/v1/models/{quote(settings.model, safe='')}", method="GET")

@@ -23,7 +23,8 @@ from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import at_least
 from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
 from obra_llm.options import ALL_OPTIONS, Call
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest, context_from_table
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
@@ -100,9 +101,7 @@ def _is_error(chunk: Mapping[str, Any]) -> bool:
 
 def process_completion(body: Any, *, provider: str, label: str) -> Completion:
     """The answer, usage and ``finish_reason`` of a non-streamed ``chat.completion``."""
-    if not isinstance(body, dict):
-        msg = f"{label} answered with JSON that is not an object: {type(body).__name__}"
-        raise LLMResponseException(msg, provider=provider)
+    body = answer_object(body, label=label, provider=provider)
     if _is_error(body):
         msg = f"{label} reported an error: {error_fields(body).message or 'no message'}"
         raise LLMResponseException(msg, provider=provider)
@@ -332,6 +331,7 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         self.settings_type = settings_type
         self.chat_path = chat_path
         self.models_path = models_path
+        self.probe_request = WireRequest(models_path, method="GET")
         self.max_tokens_field = max_tokens_field
         self.seed_field = seed_field
         self.stream_usage = stream_usage
@@ -349,17 +349,13 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
 
     def body(self, settings: C, prompt: str, call: Call, *, stream: bool) -> dict[str, Any]:
         """The request body; a subclass adds its own keys to it."""
-        messages = [{"role": "system", "content": call.system}] if call.system else []
-        messages.append({"role": "user", "content": prompt})
+        messages = call.messages(prompt)
         body: dict[str, Any] = {"model": settings.model, "messages": messages}
         body.update(call.sampling(temperature="temperature", max_tokens=self.max_tokens_field, stop="stop", seed=self.seed_field))
         body["stream"] = stream
         if stream and self.stream_usage:
             body["stream_options"] = {"include_usage": True}
         return body
-
-    def probe(self, settings: C) -> WireRequest:
-        return WireRequest(self.models_path, method="GET")
 
     def model_request(self, settings: C) -> WireRequest | None:
         if self.models_state_context and settings.context_length is None:

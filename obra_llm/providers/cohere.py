@@ -26,7 +26,8 @@ from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.errors import AuthenticationError, LLMException, LLMResponseException, ModelNotFoundError
 from obra_llm.options import Call
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest, context_from_table
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
@@ -75,6 +76,7 @@ class CohereWire(HttpWire[CohereSettings]):
 
     identity = COHERE
     settings_type = CohereSettings
+    probe_request = WireRequest("/v1/models", method="GET", params={"page_size": "1"})
     models_key = "models"
     max_stop = _MAX_STOP
 
@@ -82,9 +84,7 @@ class CohereWire(HttpWire[CohereSettings]):
         return WireRequest("/v2/chat", _map_request(settings, prompt, call, stream=stream))
 
     def process_response(self, body: Any) -> Completion:
-        if not isinstance(body, dict):
-            msg = f"Cohere answered with JSON that is not an object: {type(body).__name__}"
-            raise LLMResponseException(msg, provider=_PROVIDER)
+        body = answer_object(body, label="Cohere", provider=_PROVIDER)
         reason = _finish_reason(body)
         if reason in _FAILED_RETRYABLE:
             raise _generation_failed(reason, body.get("error"), when="")
@@ -139,9 +139,6 @@ class CohereWire(HttpWire[CohereSettings]):
             return error_for_status(reply, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
         return error_for_status(reply, provider=_PROVIDER, retryable=_RETRYABLE.get(status))
 
-    def probe(self, settings: CohereSettings) -> WireRequest:
-        return WireRequest("/v1/models", method="GET", params={"page_size": "1"})
-
     def model_request(self, settings: CohereSettings) -> WireRequest | None:
         return WireRequest(f"/v1/models/{quote(settings.model, safe='')}", method="GET")
 
@@ -164,8 +161,7 @@ class CohereLLM(HttpLLM[CohereSettings]):
 
 
 def _map_request(settings: CohereSettings, prompt: str, call: Call, *, stream: bool) -> dict[str, Any]:
-    messages = [{"role": "system", "content": call.system}] if call.system else []
-    messages.append({"role": "user", "content": prompt})
+    messages = call.messages(prompt)
     sampling = call.sampling(temperature="temperature", max_tokens="max_tokens", stop="stop_sequences", seed="seed")
     return {"model": settings.model, "messages": messages, "stream": stream, **sampling}
 

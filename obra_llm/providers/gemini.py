@@ -34,7 +34,8 @@ from obra_llm.errors import (
 from obra_llm.options import Call
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest, context_from_table
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.framing import iter_lines, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
@@ -88,6 +89,7 @@ class GeminiWire(HttpWire[GeminiSettings]):
 
     identity = GEMINI
     settings_type = GeminiSettings
+    probe_request = WireRequest("/models", method="GET", params={"pageSize": "1"})
     models_key = "models"
     models_key_optional = True
     max_stop = _MAX_STOP
@@ -127,9 +129,6 @@ class GeminiWire(HttpWire[GeminiSettings]):
         kind, retryable, retry_after, advice = _classify_error(_error_object(reply.body) or {}, reply.status, settings)
         text = f"{reply.detail} ({advice})" if advice else reply.detail
         return error_for_status(reply, provider=_PROVIDER, detail=text, kind=kind, retryable=retryable, retry_after=retry_after)
-
-    def probe(self, settings: GeminiSettings) -> WireRequest:
-        return WireRequest("/models", method="GET", params={"pageSize": "1"})
 
     def model_request(self, settings: GeminiSettings) -> WireRequest | None:
         return WireRequest(f"/{_model_path(settings.model)}", method="GET")
@@ -227,9 +226,7 @@ def _empty_answer(reason: str, usage: Any) -> LLMResponseException:
 
 
 def _process_response(body: Any) -> Completion:
-    if not isinstance(body, dict):
-        msg = f"Gemini answered with JSON that is not an object: {type(body).__name__}"
-        raise LLMResponseException(msg, provider=_PROVIDER)
+    body = answer_object(body, label="Gemini", provider=_PROVIDER)
     _raise_error_payload(body)
     candidate = _candidate(body)
     if candidate is None:

@@ -25,14 +25,14 @@ from obra_llm.calls import Completion, StreamItems
 from obra_llm.config.constraints import env_variable, header_value, http_url, is_header_safe
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
-from obra_llm.errors import AuthenticationError, ConfigError, LLMException
+from obra_llm.errors import AuthenticationError, ConfigError, LLMException, LLMResponseException
 from obra_llm.options import ALL_OPTIONS, Call, validate_options
 from obra_llm.protocol import GenerateOptions
 from obra_llm.tokens import estimate_tokens
 from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
-__all__ = ["Access", "HttpSettings", "HttpWire", "Identity", "ModelFacts", "WireRequest", "context_from_table", "resolve_key"]
+__all__ = ["Access", "HttpSettings", "HttpWire", "Identity", "ModelFacts", "answer_object", "context_from_table", "resolve_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,14 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parsed.scheme, parsed.host, parsed.port
 
 
+def answer_object(body: Any, *, label: str, provider: str) -> dict[str, Any]:
+    """``body`` when the API answered with a JSON object, as every API here does; else a clear error."""
+    if not isinstance(body, dict):
+        msg = f"{label} answered with JSON that is not an object: {type(body).__name__}"
+        raise LLMResponseException(msg, provider=provider)
+    return body
+
+
 def context_from_table(model: str, table: Mapping[str, int]) -> int | None:
     """The context length of the longest ``table`` key that ``model`` starts with.
 
@@ -174,6 +182,8 @@ class HttpWire(Generic[S]):
     temperature_range: tuple[float, float] = (0.0, 2.0)
     #: The most stop sequences a request may carry (``None``: no documented limit).
     max_stop: int | None = None
+    #: The cheapest authenticated request (a short model list, usually), for ``is_available``.
+    probe_request: WireRequest
     #: Where the probe's model list holds its entries (``None``: the answer is not checked);
     #: ``models_key_optional``: an empty list may be left out (Gemini's is).
     models_key: str | None = None
@@ -216,8 +226,8 @@ class HttpWire(Generic[S]):
         raise NotImplementedError
 
     def probe(self, settings: S) -> WireRequest:
-        """The cheapest authenticated request, for ``is_available``."""
-        raise NotImplementedError
+        """The cheapest authenticated request, for ``is_available``: ``probe_request`` unless overridden."""
+        return self.probe_request
 
     def model_request(self, settings: S) -> WireRequest | None:
         """The request that describes the model, or ``None`` when the API has none."""

@@ -23,7 +23,8 @@ from obra_llm.errors import LLMException
 from obra_llm.options import Call
 from obra_llm.providers.chat_completions import ChatCompletionsWire, ChatSettings, error_fields
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import Identity, ModelFacts, WireRequest, context_from_table
+from obra_llm.providers.http_wire import Identity, ModelFacts, context_from_table
+from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.http import ErrorReply
 
 __all__ = ["MISTRAL", "MistralLLM", "MistralSettings", "MistralWire"]

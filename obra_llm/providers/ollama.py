@@ -19,7 +19,8 @@ from obra_llm.config.constraints import at_least
 from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
 from obra_llm.options import Call
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, WireRequest
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object
+from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.framing import iter_ndjson
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
@@ -51,14 +52,13 @@ class OllamaWire(HttpWire[OllamaSettings]):
 
     identity = OLLAMA
     settings_type = OllamaSettings
+    probe_request = WireRequest("/api/tags", method="GET")
 
     def chat(self, settings: OllamaSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
         return WireRequest("/api/chat", _map_request(settings, prompt, call, stream=stream))
 
     def process_response(self, body: Any) -> Completion:
-        if not isinstance(body, dict):
-            msg = f"Ollama answered with JSON that is not an object: {type(body).__name__}"
-            raise LLMResponseException(msg, provider=_PROVIDER)
+        body = answer_object(body, label="Ollama", provider=_PROVIDER)
         if "error" in body:
             raise LLMResponseException(f"Ollama reported an error: {body['error']}", provider=_PROVIDER)
         message = body.get("message")
@@ -106,9 +106,6 @@ class OllamaWire(HttpWire[OllamaSettings]):
             return error_for_status(reply, provider=_PROVIDER, detail=msg, kind=ModelNotFoundError, retryable=False)
         return super().map_error(reply, settings)
 
-    def probe(self, settings: OllamaSettings) -> WireRequest:
-        return WireRequest("/api/tags", method="GET")
-
     def probe_problem(self, body: Any, settings: OllamaSettings) -> str | None:
         target, model = safe_url(OLLAMA.url(settings)), settings.model
         models = body.get("models") if isinstance(body, dict) else None
@@ -139,8 +136,7 @@ class OllamaLLM(HttpLLM[OllamaSettings]):
 
 
 def _map_request(settings: OllamaSettings, prompt: str, call: Call, *, stream: bool) -> dict[str, Any]:
-    messages = [{"role": "system", "content": call.system}] if call.system else []
-    messages.append({"role": "user", "content": prompt})
+    messages = call.messages(prompt)
     wire_options = call.sampling(temperature="temperature", max_tokens="num_predict", stop="stop", seed="seed")
     if settings.context_length is not None:
         wire_options["num_ctx"] = settings.context_length
