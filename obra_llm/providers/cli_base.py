@@ -56,6 +56,7 @@ __all__ = [
     "CliWire",
     "Probe",
     "RunOutcome",
+    "RunSetup",
     "last_line",
 ]
 
@@ -101,6 +102,19 @@ class CliSettings(CommonSettings):
     extra_args: list[str] = attrs.field(factory=list)
 
 
+class RunSetup(NamedTuple):
+    """What one run needs besides its command line, laid out in its private scratch directory.
+
+    ``env`` is set for the run only; ``files`` (path relative to the scratch directory ->
+    text) are written and ``copies`` (relative path -> a file to copy) copied before it
+    starts, readable by the user alone. The directory is removed after the run, whatever ends it.
+    """
+
+    env: Mapping[str, str] = {}
+    files: Mapping[str, str] = {}
+    copies: Mapping[str, str] = {}
+
+
 class RunOutcome(NamedTuple):
     """What a run's events said once they ended: usage, and the tool's account of a failure.
 
@@ -143,6 +157,14 @@ class CliWire(Generic[S]):
         """The command line of one run; the prompt goes to stdin, never here."""
         raise NotImplementedError
 
+    def secrets(self, settings: S) -> list[str]:
+        """Credentials held in the settings, masked like the key variables in all the tool prints."""
+        return []
+
+    def run_setup(self, settings: S, call: Call, *, scratch: str, environ: Mapping[str, str]) -> RunSetup:
+        """The environment and files of one run (none by default); ``scratch`` is its private directory."""
+        return RunSetup()
+
     def parse_line(self, line: str) -> Mapping[str, Any] | None:
         """One stdout line as an event: a JSON object, else ``None`` (noise, logged at debug)."""
         try:
@@ -178,6 +200,10 @@ class CliWire(Generic[S]):
 
     #: The arguments that make the tool print its version (as its first stdout line).
     version_args: ClassVar[tuple[str, ...]] = ("--version",)
+
+    def installed_version(self, binary: str) -> str | None:
+        """The tool's version read without running it (``None``: run ``version_args``); for slow starters."""
+        return None
 
     def auth_problem(self, settings: S, environ: Mapping[str, str], probe: Probe, timeout: float) -> str | None:
         """Why the tool cannot authenticate (with the fix), or ``None``; by default any key variable will do."""
@@ -271,7 +297,7 @@ class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
         environ = os.environ if self._environ is None else self._environ
         policy = RetryPolicy.from_settings(settings, timeout=settings.timeout)
         calls = CallRunner(policy, clock=self._clock, sleep=self._sleep)
-        redact = Redactor(environ.get(name) for name in identity.key_variables)
+        redact = Redactor([*(environ.get(name) for name in identity.key_variables), *wire.secrets(settings)])
         self._state = _Ready(settings, binary, calls, redact, environ)
         self._closed = False
         self._version = None
@@ -360,15 +386,17 @@ class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
         return state, resolve_call(state.settings, checked)
 
     def _run(self, state: _Ready[S], prompt: str, call: Call, left: float) -> StreamItems:
-        """One attempt: check auth, run the tool in a fresh directory, translate its events."""
+        """One attempt: check auth, run the tool in a fresh directory (its own files in another), translate its events."""
         wire = self._wire
         identity = wire.identity
         budget = min(call.timeout, left)
         try:
             self._check_auth(state)
-            with _workdir(state.settings.working_dir, identity.tool) as workdir:
+            with _workdir(state.settings.working_dir, identity.tool) as workdir, _scratch(identity.tool) as scratch:
+                setup = wire.run_setup(state.settings, call, scratch=scratch, environ=state.environ)
+                _lay_out(scratch, setup)
                 argv = wire.argv(state.settings, call, binary=state.binary, workdir=workdir)
-                items = self._runner.run(argv, stdin=prompt, timeout=budget, cwd=workdir)
+                items = self._runner.run(argv, stdin=prompt, timeout=budget, cwd=workdir, env=setup.env or None)
                 yield from self._translate(state, items)
         except ProcessTimeoutError as error:
             error.stderr = state.redact(error.stderr)
@@ -415,6 +443,9 @@ class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
         return probe
 
     def _probe_version(self, state: _Ready[S], timeout: float) -> str:
+        installed = self._wire.installed_version(state.binary)
+        if installed:
+            return installed
         lines, end = self._probe(state)(self._wire.version_args, timeout)
         if end.exit_code != 0 or not lines:
             msg = f"exit code {end.exit_code}: {last_line(end.stderr)}"
@@ -451,3 +482,30 @@ def _workdir(configured: str | None, tool: str) -> Iterator[str]:
         return
     with tempfile.TemporaryDirectory(prefix=f"obra-{tool}-") as fresh:
         yield fresh
+
+
+@contextmanager
+def _scratch(tool: str) -> Iterator[str]:
+    """A fresh private directory for one run's own files (a CLI home, its temp files), removed after it."""
+    with tempfile.TemporaryDirectory(prefix=f"obra-{tool}-run-") as fresh:
+        yield fresh
+
+
+def _lay_out(scratch: str, setup: RunSetup) -> None:
+    """Write and copy ``setup``'s files under ``scratch``, readable by the user alone (they may hold credentials)."""
+    try:
+        for relative, text in setup.files.items():
+            _write_private(os.path.join(scratch, relative), text.encode())
+        for relative, source in setup.copies.items():
+            with open(source, "rb") as original:
+                _write_private(os.path.join(scratch, relative), original.read())
+    except OSError as error:
+        msg = f"could not prepare the run's files: {error.strerror or error} ({error.filename})"
+        raise LLMResponseException(msg, retryable=False) from error
+
+
+def _write_private(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)

@@ -176,13 +176,15 @@ class TranscriptRecorder:
         self._on_record = on_record
         self.transcripts: list[Transcript] = []
 
-    def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+    def run(
+        self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunItems:
         """Run ``argv`` with the wrapped runner, recording what it does."""
         started = time.monotonic()
         lines: list[StdoutLine] = []
         normalize = self._normalize
         try:
-            for item in self._inner.run(argv, stdin=stdin, timeout=timeout, cwd=cwd):
+            for item in self._inner.run(argv, stdin=stdin, timeout=timeout, cwd=cwd, env=env):
                 if isinstance(item, ProcessExit):
                     self._keep(argv, stdin, lines, item.stderr, item.exit_code, item.signal, item.duration, timed_out=False)
                 else:
@@ -255,7 +257,9 @@ class TranscriptReplayer:
                 return transcript
         return None
 
-    def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+    def run(
+        self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunItems:
         """Replay the matching transcript; raise ``UnrecordedRunError`` naming the run when none matches."""
         transcript = self.find(argv, stdin)
         if transcript is None:
@@ -296,10 +300,12 @@ class _ReplayOrRecord:
         self._replayer = replayer
         self._recorder = recorder
 
-    def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+    def run(
+        self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunItems:
         if self._replayer.find(argv, stdin) is not None:
-            return self._replayer.run(argv, stdin=stdin, timeout=timeout, cwd=cwd)
-        return self._recorder.run(argv, stdin=stdin, timeout=timeout, cwd=cwd)
+            return self._replayer.run(argv, stdin=stdin, timeout=timeout, cwd=cwd, env=env)
+        return self._recorder.run(argv, stdin=stdin, timeout=timeout, cwd=cwd, env=env)
 
 
 def transcript_runner(

@@ -74,8 +74,13 @@ class ProcessTimeoutError(LLMTimeoutException):
 class ProcessRunner(Protocol):
     """Runs one command; the seam a replayer or a recorder implements or wraps."""
 
-    def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+    def run(
+        self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunItems:
         """Start ``argv``, write ``stdin`` and close it, and yield stdout lines then a ``ProcessExit``.
+
+        ``env`` adds variables for this run only, over the runner's environment (a recorder
+        keeps none of them: they may hold secrets).
 
         Raises ``LLMConnectionException`` when the command cannot be started and
         ``ProcessTimeoutError`` when the whole run takes longer than ``timeout`` seconds.
@@ -98,7 +103,9 @@ class SubprocessRunner:
         # The environment may hold API keys: never show it.
         return f"{type(self).__name__}(kill_grace={self._kill_grace!r})"
 
-    def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+    def run(
+        self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunItems:
         """See ``ProcessRunner.run``. The process is started when iteration starts.
 
         Text that cannot be encoded raises ``ConfigError`` before anything starts; a prompt
@@ -106,7 +113,7 @@ class SubprocessRunner:
         """
         data = encode_stdin(stdin, what=f"the stdin of {_name(argv)}")
         started = time.monotonic()
-        process = _start(argv, cwd=cwd, env=self._env)
+        process = _start(argv, cwd=cwd, env=self._environment(env))
         stderr = _StderrTail(process)
         feeder = _StdinFeeder(process, data)
         deadline = started + timeout
@@ -146,6 +153,11 @@ class SubprocessRunner:
             stderr=stderr.text(),
             duration=time.monotonic() - started,
         )
+
+    def _environment(self, extra: Mapping[str, str] | None) -> Mapping[str, str] | None:
+        if not extra:
+            return self._env
+        return {**(os.environ if self._env is None else self._env), **extra}
 
     def _kill_group(self, process: subprocess.Popen[bytes]) -> None:
         """TERM the group, give the leader a short grace, then KILL the group and reap the leader."""

@@ -1,9 +1,10 @@
-"""Fixtures for driving the real Codex CLI against the local Responses stub.
+"""Fixtures for driving the real pinned CLIs against local stubs of their APIs.
 
-The pinned binary is found at ``$OBRA_LLM_CODEX_BIN`` or ``.tools/codex/node_modules/.bin/codex``
-(``scripts/install-codex.sh`` puts it there); without it every contract test is skipped,
-except under CI, where a missing binary fails them.
-Each test gets its own ``CODEX_HOME`` and no API key, so the user's login is never used.
+Codex runs against the local Responses stub, the Gemini CLI against the Gemini wire server.
+The pinned binaries are found at ``$OBRA_LLM_CODEX_BIN`` / ``$OBRA_LLM_GEMINI_BIN`` or under
+``.tools/`` (``scripts/install-codex.sh`` and ``scripts/install-gemini.sh`` put them there);
+without one its contract tests are skipped, except under CI, where a missing binary fails them.
+Each test gets its own CLI home and no real credential, so the user's login is never used.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from obra_llm.recording.mode import resolve_record_mode
+from obra_llm.recording.transcripts import Transcript
 from tests.support.responses_stub import ResponsesStub
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,16 +25,21 @@ DEFAULT_BIN = REPO / ".tools" / "codex" / "node_modules" / ".bin" / "codex"
 PINNED_VERSION = "codex-cli 0.169.0"
 
 
-@pytest.fixture(scope="session")
-def codex_bin() -> str:
-    """The pinned codex binary, or a skip saying how to install it."""
-    binary = os.environ.get("OBRA_LLM_CODEX_BIN") or str(DEFAULT_BIN)
+def pinned_binary(variable: str, default: Path, install: str) -> str:
+    """The binary ``$variable`` or ``default`` names; a skip saying how to install it (a failure under CI)."""
+    binary = os.environ.get(variable) or str(default)
     if not os.access(binary, os.X_OK):
-        reason = f"the pinned Codex CLI is not installed at {binary}: run scripts/install-codex.sh"
+        reason = f"the pinned CLI is not installed at {binary}: run {install}"
         if os.environ.get("CI"):
             pytest.fail(f"{reason} (under CI the contract tests must run, not skip)")
         pytest.skip(reason)
     return binary
+
+
+@pytest.fixture(scope="session")
+def codex_bin() -> str:
+    """The pinned codex binary, or a skip saying how to install it."""
+    return pinned_binary("OBRA_LLM_CODEX_BIN", DEFAULT_BIN, "scripts/install-codex.sh")
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +85,28 @@ stream_max_retries = 0
         encoding="utf-8",
     )
     return codex_home
+
+
+def comparable(transcript: Transcript) -> dict[str, object]:
+    """What must not change between CLI runs: not timing, not stderr (timestamps, warnings, stack traces)."""
+    return {
+        "argv": transcript.argv,
+        "stdin": transcript.stdin,
+        "stdout": [line.line for line in transcript.stdout],
+        "exit_code": transcript.exit_code,
+        "signal": transcript.signal,
+        "timed_out": transcript.timed_out,
+    }
+
+
+def record_or_compare(transcript: Transcript, path: Path) -> None:
+    """Save ``transcript`` at ``path`` in record mode; otherwise it must match the committed one."""
+    mode = resolve_record_mode()
+    if mode == "all" or (mode in ("once", "new_episodes") and not path.exists()):
+        transcript.save(path)
+        return
+    assert path.exists(), f"no committed transcript {path}: record it with OBRA_LLM_RECORD_MODE=all"
+    assert comparable(transcript) == comparable(Transcript.load(path))
 
 
 def live_pids_with_env(marker: str) -> list[int]:

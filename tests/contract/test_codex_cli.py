@@ -23,10 +23,9 @@ from obra_llm.errors import (
     RateLimitError,
 )
 from obra_llm.providers.codex import CodexCLI
-from obra_llm.recording.mode import resolve_record_mode
 from obra_llm.recording.transcripts import Transcript, TranscriptRecorder
 from obra_llm.transports.process import SubprocessRunner
-from tests.contract.conftest import REPO, live_pids_with_env
+from tests.contract.conftest import REPO, live_pids_with_env, record_or_compare
 from tests.support.responses_stub import ResponsesStub, Scenario
 
 pytestmark = pytest.mark.contract
@@ -46,26 +45,8 @@ def _provider(codex_bin: str, version: str, **config: object) -> tuple[CodexCLI,
     return llm, recorder
 
 
-def _comparable(transcript: Transcript) -> dict[str, object]:
-    """What must not change between CLI runs: not timing, not stderr (timestamps, warnings)."""
-    return {
-        "argv": transcript.argv,
-        "stdin": transcript.stdin,
-        "stdout": [line.line for line in transcript.stdout],
-        "exit_code": transcript.exit_code,
-        "signal": transcript.signal,
-        "timed_out": transcript.timed_out,
-    }
-
-
 def _record_or_compare(transcript: Transcript, name: str) -> None:
-    path = CASSETTES / f"{name}.json"
-    mode = resolve_record_mode()
-    if mode == "all" or (mode in ("once", "new_episodes") and not path.exists()):
-        transcript.save(path)
-        return
-    assert path.exists(), f"no committed transcript {path}: record it with OBRA_LLM_RECORD_MODE=all"
-    assert _comparable(transcript) == _comparable(Transcript.load(path))
+    record_or_compare(transcript, CASSETTES / f"{name}.json")
 
 
 def _prompt(scenario: str) -> str:

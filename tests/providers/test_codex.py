@@ -12,7 +12,7 @@ import logging
 import os
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,9 @@ class CapturingRunner:
         self._lines = list(lines)
         self._end = end or ProcessExit(exit_code=0, signal=None, stderr="", duration=0.1)
 
-    def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+    def run(
+        self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunItems:
         workdir = argv[argv.index("-C") + 1] if "-C" in argv else ""
         self.calls.append((list(argv), stdin, timeout, os.path.isdir(workdir)))
         return self._replay()
@@ -452,7 +454,9 @@ def test_availability_runs_within_the_bound_on_the_injected_clock() -> None:
     class SlowVersion:
         """``--version`` takes 0.85 s of the clock; ``login status`` says not logged in."""
 
-        def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+        def run(
+            self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+        ) -> RunItems:
             timeouts[argv[1]] = timeout
             if argv[1] == "--version":
                 clock.advance(0.85)

@@ -61,6 +61,16 @@ def test_prompt_goes_to_stdin_and_lines_stream_back() -> None:
     assert end.duration > 0
 
 
+def test_a_runs_own_variables_go_over_the_runners_environment() -> None:
+    script = "import os; print(os.environ['BASE'], os.environ['RUN'], os.environ.get('PATH', '-'))"
+    runner = SubprocessRunner(env={"BASE": "base", "RUN": "runner"})
+
+    lines, _ = _split(runner.run([PY, "-c", script], stdin="", timeout=10, env={"RUN": "this run"}))
+    again, _ = _split(runner.run([PY, "-c", script], stdin="", timeout=10))
+
+    assert (lines, again) == (["base this run -"], ["base runner -"])
+
+
 def test_a_signal_death_is_reported_as_the_signal() -> None:
     script = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
 

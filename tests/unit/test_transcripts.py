@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import attrs
@@ -30,7 +30,9 @@ class ScriptedRunner:
         self.timed_out = timed_out
         self.runs = 0
 
-    def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+    def run(
+        self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunItems:
         self.runs += 1
         yield from self.lines
         if self.timed_out:
