@@ -23,6 +23,7 @@ from obra_llm.providers.codex import CodexCLI
 from obra_llm.providers.cohere import CohereLLM
 from obra_llm.providers.deepseek import DeepSeekLLM
 from obra_llm.providers.gemini import GeminiLLM
+from obra_llm.providers.gemini_cli import GeminiCLI
 from obra_llm.providers.groq import GroqLLM
 from obra_llm.providers.llamacpp import LlamaCppLLM
 from obra_llm.providers.lmstudio import LmStudioLLM
@@ -57,6 +58,7 @@ REGISTRY: types.MappingProxyType[str, type[LLMPlugin]] = types.MappingProxyType(
         "llamacpp": LlamaCppLLM,
         "lmstudio": LmStudioLLM,
         "vllm": VllmLLM,
+        "gemini-cli": GeminiCLI,
         "fallback": FallbackLLM,
     }
 )
