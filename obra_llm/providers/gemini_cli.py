@@ -56,7 +56,7 @@ _RATE = re.compile(r"\b429\b|RESOURCE_EXHAUSTED|exceeded your current quota|rate
 _MODEL = re.compile(r"ModelNotFoundError|is not found for API version|model .{0,80} (?:not found|does not exist)", re.IGNORECASE)
 _CONNECTION = re.compile(r"fetch failed|ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|socket hang up", re.IGNORECASE)
 _TRANSIENT = re.compile(r"Incomplete JSON segment|finish reason|INVALID_STREAM|overloaded|UNAVAILABLE|timed? ?out|ETIMEDOUT", re.IGNORECASE)
-_USAGE = re.compile(r"^Unknown arguments?: .*$", re.MULTILINE)
+_USAGE = re.compile(r"^Usage: ", re.MULTILINE)
 _RETRY_AFTER = re.compile(r"retry (?:in|after) (\d+(?:\.\d+)?)s", re.IGNORECASE)
 
 
@@ -170,9 +170,9 @@ class GeminiCliWire(CliWire[GeminiCliSettings]):
         text = message or last_line(end.stderr)
         status = code + 256 if code is not None and 144 <= code <= 255 else None
         fields: dict[str, Any] = {"exit_code": code, "status_code": status}
-        usage = _USAGE.search(end.stderr) if message is None else None
+        usage = _usage_error(end.stderr) if message is None and code != 0 else None
         if usage:
-            msg = f"gemini rejected its command line (exit code {code}): {usage.group(0)}; check extra_args"
+            msg = f"gemini rejected its command line (exit code {code}, usage error): {usage}; check extra_args"
             return LLMResponseException(msg, retryable=False, **fields)
         if code == _AUTH_EXIT or status in (401, 403) or _AUTH.search(text):
             return AuthenticationError(f"gemini was refused authentication: {text}; {_AUTH_HINT}", **fields)
@@ -192,9 +192,9 @@ class GeminiCliWire(CliWire[GeminiCliSettings]):
             return LLMResponseException(f"gemini {_FATAL_EXITS[code]} (exit code {code}): {text}{hint}", retryable=False, **fields)
         if _CONNECTION.search(text):
             return LLMConnectionException(f"gemini could not reach the API: {text}", retryable=True, **fields)
-        if code == 0:
-            what = text if message else "it exited 0 without a result (killed, or its stream was cut)"
-            return LLMResponseException(f"gemini gave no complete answer: {what}", retryable=True, **fields)
+        if code == 0 and message is None:
+            msg = "gemini gave no answer: it exited 0 without a result event (killed from outside, or its output was cut)"
+            return LLMResponseException(msg, retryable=False, **fields)
         transient = (status is not None and status >= 500) or _TRANSIENT.search(text) is not None
         return LLMResponseException(f"gemini failed (exit code {code}): {text}", retryable=transient, **fields)
 
@@ -266,6 +266,15 @@ def _package_version(binary: str) -> str | None:
 
 
 # -- response processing (wire -> ours) ----------------------------------------------------------
+
+
+def _usage_error(stderr: str) -> str | None:
+    """The complaint before the ``Usage:`` text the CLI prints for a bad command line (yargs)."""
+    found = _USAGE.search(stderr)
+    if found is None:
+        return None
+    before = [line.strip() for line in stderr[: found.start()].splitlines() if line.strip()]
+    return before[-1][:500] if before else "(no complaint printed)"
 
 
 def _text(value: Any) -> str | None:

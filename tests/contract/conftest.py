@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -42,13 +42,18 @@ def codex_bin() -> str:
     return pinned_binary("OBRA_LLM_CODEX_BIN", DEFAULT_BIN, "scripts/install-codex.sh")
 
 
+def pinned_version(binary: str, pinned: str, install: str, env: Mapping[str, str] | None = None) -> str:
+    """``binary --version``, which must print ``pinned`` (else: run ``install``)."""
+    found = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60, check=True, env=env)
+    version = found.stdout.strip()
+    assert version == pinned, f"expected {pinned}, found {version}: run {install}"
+    return version
+
+
 @pytest.fixture(scope="session")
 def codex_version(codex_bin: str) -> str:
     """``codex --version`` of the binary under test; it must be the pinned one."""
-    found = subprocess.run([codex_bin, "--version"], capture_output=True, text=True, timeout=30, check=True)
-    version = found.stdout.strip()
-    assert version == PINNED_VERSION, f"expected {PINNED_VERSION}, found {version}: run scripts/install-codex.sh"
-    return version
+    return pinned_version(codex_bin, PINNED_VERSION, "scripts/install-codex.sh")
 
 
 @pytest.fixture

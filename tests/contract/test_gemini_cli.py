@@ -11,7 +11,6 @@ checks that the call left no process and no file behind.
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,7 +33,7 @@ from obra_llm.errors import (
 from obra_llm.providers.gemini_cli import GeminiCLI
 from obra_llm.recording.transcripts import TranscriptRecorder
 from obra_llm.transports.process import SubprocessRunner
-from tests.contract.conftest import REPO, live_pids_with_env, pinned_binary, record_or_compare
+from tests.contract.conftest import REPO, live_pids_with_env, pinned_binary, pinned_version, record_or_compare
 from tests.support.gemini_wire import (
     VALID_KEY,
     Answer,
@@ -68,10 +67,7 @@ def gemini_bin() -> str:
 def gemini_version(gemini_bin: str) -> str:
     """``gemini --version`` of the binary under test; it must be the pinned one."""
     env = {**os.environ, "GEMINI_CLI_NO_RELAUNCH": "true"}
-    found = subprocess.run([gemini_bin, "--version"], capture_output=True, text=True, timeout=60, check=True, env=env)
-    version = found.stdout.strip()
-    assert version == PINNED_VERSION, f"expected {PINNED_VERSION}, found {version}: run scripts/install-gemini.sh"
-    return version
+    return pinned_version(gemini_bin, PINNED_VERSION, "scripts/install-gemini.sh", env)
 
 
 @pytest.fixture

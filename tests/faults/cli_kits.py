@@ -28,6 +28,7 @@ import attrs
 
 from obra_llm.providers.cli_base import CliLLM
 from obra_llm.providers.codex import CodexCLI
+from obra_llm.providers.gemini_cli import GeminiCLI
 
 __all__ = ["CLI_KITS", "CliFaultKit"]
 
@@ -106,5 +107,52 @@ def cut(text):
     auth_fix="codex login",
 )
 
+#: The Gemini CLI's stream-json, as 0.61.0 prints it (see cassettes/cli/gemini/ for real runs).
+#: Its failures here exit 1 (as a missing model does) so that the error text alone classifies
+#: them; the real exit code is the HTTP status mod 256.
+GEMINI = CliFaultKit(
+    provider_type=GeminiCLI,
+    command_key="gemini_command",
+    environ={"GEMINI_API_KEY": "AIza-dummy-for-the-fake-cli-0123456789", "HOME": "/nonexistent"},
+    events='''
+def begin():
+    emit({"type": "init", "timestamp": "2026-12-01T00:00:00.000Z", "session_id": "s-1", "model": "gemini-2.5-flash"})
+    emit({"type": "message", "timestamp": "2026-12-01T00:00:00.001Z", "role": "user", "content": "the prompt"})
+
+
+def piece(text):
+    emit({"type": "message", "timestamp": "2026-12-01T00:00:00.002Z", "role": "assistant", "content": text, "delta": True})
+
+
+def finish(input_tokens=11, output_tokens=5):
+    stats = {"total_tokens": input_tokens + output_tokens, "input_tokens": input_tokens, "output_tokens": output_tokens}
+    emit({"type": "result", "timestamp": "2026-12-01T00:00:00.003Z", "status": "success", "stats": stats})
+
+
+def fail(message):
+    begin()
+    emit({"type": "result", "status": "error", "error": {"type": "unknown", "message": message}, "stats": {}})
+    sys.exit(1)
+
+
+def junk():
+    emit({"type": "message", "role": "assistant", "content": ["not", "text"], "delta": True})
+    emit({"type": "result", "status": "success", "stats": "not stats"})
+
+
+def noise():
+    emit({"type": "message", "role": "user", "content": "u" * 1000})
+
+
+def cut(text):
+    sys.stdout.write(json.dumps({"type": "message", "role": "assistant", "content": text, "delta": True})[:-10])
+''',
+    rate_limited="[API Error: You exceeded your current quota, please check your plan and billing details (HTTP 429).]",
+    unauthorized="[API Error: API key not valid. Please pass a valid API key.]",
+    auth_fix="set GEMINI_API_KEY",
+    usage_exit_code=1,
+    answer_survives_a_missing_finish=False,
+)
+
 #: Every CLI provider's kit: the fault suite runs each test once per kit.
-CLI_KITS: tuple[CliFaultKit, ...] = (CODEX,)
+CLI_KITS: tuple[CliFaultKit, ...] = (CODEX, GEMINI)

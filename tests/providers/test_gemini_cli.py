@@ -318,7 +318,8 @@ def _ended(code: int, stderr: str = "", lines: Sequence[str] = _OK_LINES[:2]) ->
 @pytest.mark.parametrize(
     ("runner", "expected", "retryable", "text"),
     [
-        (_ended(0), LLMResponseException, True, "exited 0 without a result"),
+        (_ended(0), LLMResponseException, False, "exited 0 without a result"),
+        (_ended(1, "Unknown arguments: bogus, bogus\nUsage: gemini [options] [command]\n"), LLMResponseException, False, "Unknown arg"),
         (_ended(41, "When using Gemini API, you must specify the GEMINI_API_KEY environment variable."), AuthenticationError, False, "must specify"),
         (_ended(52, "Error in settings.json: Settings file is not a valid JSON object."), LLMResponseException, False, "rejected its settings"),
         (_ended(55, "untrusted"), LLMResponseException, False, "untrusted folder"),
@@ -326,7 +327,7 @@ def _ended(code: int, stderr: str = "", lines: Sequence[str] = _OK_LINES[:2]) ->
         (_ended(1, "Error: exception TypeError: fetch failed sending request"), LLMConnectionException, True, "fetch failed"),
         (_ended(1, "Error: something unexpected"), LLMResponseException, False, "something unexpected"),
     ],
-    ids=["exit-0-no-result", "exit-41-auth", "exit-52-settings", "exit-55-trust", "exit-145-401", "fetch-failed", "exit-1"],
+    ids=["exit-0-no-result", "usage-error", "exit-41-auth", "exit-52-settings", "exit-55-trust", "exit-145-401", "fetch-failed", "exit-1"],
 )
 def test_how_a_run_without_an_answer_is_classified(
     runner: CapturingRunner, expected: type[LLMException], retryable: bool, text: str
