@@ -89,8 +89,8 @@ class GeminiCliWire(CliWire[GeminiCliSettings]):
         docs="docs/providers/gemini-cli.md",
         estimate_model="gemini-2.5-flash",
         transcript_rules=(
-            (r'("timestamp":")[^"]*(")', r"\1<TIME>\2"),
-            (r'("session_id":")[^"]*(")', r"\1<SESSION_ID>\2"),
+            (r'("timestamp":")\d{4}-\d\d-\d\dT[^"]*(")', r"\1<TIME>\2"),
+            (r'("session_id":")[0-9a-f]{8}-[0-9a-f-]{27}(")', r"\1<SESSION_ID>\2"),
             (r'("duration_ms":)\d+', r'\1"<MS>"'),
             (r"projects/\d+", "projects/<PROJECT>"),
         ),
