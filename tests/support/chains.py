@@ -55,7 +55,9 @@ class ScenarioRunner:
         with self._lock:
             self.scenarios.extend(scenarios)
 
-    def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+    def run(
+        self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RunItems:
         if "exec" not in argv:
             return self._replayer.run(argv, stdin=stdin, timeout=timeout, cwd=cwd)
         with self._lock:
