@@ -501,7 +501,7 @@ def _lay_out(scratch: str, setup: RunSetup) -> None:
                 _write_private(os.path.join(scratch, relative), original.read())
     except OSError as error:
         msg = f"could not prepare the run's files: {error.strerror or error} ({error.filename})"
-        raise LLMResponseException(msg, retryable=False) from error
+        raise errors.LLMResponseException(msg, retryable=False) from error
 
 
 def _write_private(path: str, data: bytes) -> None:
