@@ -25,6 +25,7 @@ __all__ = [
     "SupportsClose",
     "SupportsDiagnosis",
     "SupportsMembers",
+    "SupportsModelList",
     "offline_counter",
     "provider_class",
 ]
@@ -182,4 +183,13 @@ class SupportsMembers(Protocol):
 
     def member_problems(self) -> list[tuple[str, str | None]]:
         """Each member's name and what stops it serving now (``None``: it can), in the order they are tried."""
+        ...
+
+
+@runtime_checkable
+class SupportsModelList(Protocol):
+    """A provider that can ask its server which models it offers (``obra-llm models``)."""
+
+    def list_models(self) -> list[str] | None:
+        """The model ids the server offers, in its order; ``None`` when its API lists none."""
         ...

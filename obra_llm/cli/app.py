@@ -20,6 +20,7 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: Mapping[str, Callable[[argparse.Namespace], int]] = {
     "providers": inspect.providers,
     "check": inspect.check,
+    "models": inspect.models,
     "generate": ask.generate,
     "tokens": ask.tokens,
     "demo": setup.demo,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -11,10 +12,10 @@ from obra_llm.cli.output import emit_json, error_object
 from obra_llm.cli.settings import Resolved, resolve, type_suggestion
 from obra_llm.cli.status import EXIT_OK, EXIT_PROVIDER, EXIT_USAGE
 from obra_llm.errors import ConfigError, LLMException, PluginNotFoundError
-from obra_llm.protocol import LLMPlugin, SupportsClose, SupportsDiagnosis, SupportsMembers, provider_class
-from obra_llm.registry import REGISTRY, create_llm
+from obra_llm.protocol import LLMPlugin, SupportsClose, SupportsDiagnosis, SupportsMembers, SupportsModelList, provider_class
+from obra_llm.registry import REGISTRY, create_llm, lookup
 
-__all__ = ["availability_problem", "check", "close", "providers"]
+__all__ = ["availability_problem", "check", "close", "models", "providers"]
 
 logger = logging.getLogger("obra_llm.cli")
 
@@ -43,6 +44,41 @@ def providers(args: argparse.Namespace) -> int:
         if entry["configured"]:
             status = "configured, " + ("available" if available else "NOT available (run `obra-llm check`)")
         print(f"{entry['type']:<14} {entry['kind'] or '?':<5} {status}".rstrip())
+    return EXIT_OK
+
+
+def models(args: argparse.Namespace) -> int:
+    """The models the configured server offers (one request), the configured one marked.
+
+    A provider that cannot list (a CLI) shows the configured model and says so.
+    """
+    resolved = resolve(args)
+    configured = resolved.model()
+    listed: list[str] | None = None
+    if isinstance(lookup(resolved.llm_type), SupportsModelList):  # the class: a CLI need not even be installed
+        llm = create_llm(resolved.config)
+        try:
+            listed = llm.list_models() if isinstance(llm, SupportsModelList) else None
+        finally:
+            close(llm)
+    if args.json:
+        emit_json(
+            {
+                "ok": True,
+                "provider": resolved.llm_type,
+                "configured": configured,
+                "listed": listed is not None,
+                "models": listed if listed is not None else [configured],
+            }
+        )
+        return EXIT_OK
+    if listed is None:
+        print(f"{configured or '(the tool default)'}  (configured; {resolved.llm_type} does not list its models)")
+        return EXIT_OK
+    for name in listed:
+        print(f"{name}{'  (configured)' if name == configured else ''}")
+    if configured not in listed:
+        print(f"obra-llm: the configured model {configured!r} is not among them", file=sys.stderr)
     return EXIT_OK
 
 

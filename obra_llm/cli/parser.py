@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     command("providers", "list every provider type and whether the configured one is available")
     command("check", "say which config is in use, initialize the provider, and say what works and what to fix")
+    command("models", "list the models the configured server offers (a CLI provider: the configured one)")
     generate = command("generate", "send a prompt (argument, or - for stdin) and print the answer")
     generate.add_argument("prompt", help="the prompt, or - to read it from stdin")
     generate.add_argument("--stream", action="store_true", help="print the answer as it arrives")

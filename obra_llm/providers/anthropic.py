@@ -99,6 +99,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
     settings_type = AnthropicSettings
     probe_request = WireRequest("/v1/models", method="GET", params={"limit": "1"})
     models_key = "data"
+    list_request = WireRequest("/v1/models", method="GET", params={"limit": "1000"})
     #: Every generate() option but ``seed``: the Messages API has none.
     supported_options = ALL_OPTIONS - {"seed"}
     temperature_range = (0.0, 1.0)

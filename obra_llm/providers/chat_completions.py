@@ -311,6 +311,8 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
     ``any_model``: the server answers with the model it loaded whatever ``model`` says.
     """
 
+    models_key = "data"
+
     def __init__(
         self,
         identity: Identity,
@@ -331,7 +333,7 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         self.settings_type = settings_type
         self.chat_path = chat_path
         self.models_path = models_path
-        self.probe_request = WireRequest(models_path, method="GET")
+        self.probe_request = self.list_request = WireRequest(models_path, method="GET")
         self.max_tokens_field = max_tokens_field
         self.seed_field = seed_field
         self.stream_usage = stream_usage

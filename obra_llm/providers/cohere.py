@@ -78,6 +78,8 @@ class CohereWire(HttpWire[CohereSettings]):
     settings_type = CohereSettings
     probe_request = WireRequest("/v1/models", method="GET", params={"page_size": "1"})
     models_key = "models"
+    list_request = WireRequest("/v1/models", method="GET", params={"page_size": "1000"})
+    models_id_field = "name"
     max_stop = _MAX_STOP
 
     def chat(self, settings: CohereSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:

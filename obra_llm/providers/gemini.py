@@ -92,6 +92,8 @@ class GeminiWire(HttpWire[GeminiSettings]):
     probe_request = WireRequest("/models", method="GET", params={"pageSize": "1"})
     models_key = "models"
     models_key_optional = True
+    list_request = WireRequest("/models", method="GET", params={"pageSize": "1000"})
+    models_id_field = "name"
     max_stop = _MAX_STOP
     context_lengths = _CONTEXT_LENGTHS
 
@@ -129,6 +131,9 @@ class GeminiWire(HttpWire[GeminiSettings]):
         kind, retryable, retry_after, advice = _classify_error(_error_object(reply.body) or {}, reply.status, settings)
         text = f"{reply.detail} ({advice})" if advice else reply.detail
         return error_for_status(reply, provider=_PROVIDER, detail=text, kind=kind, retryable=retryable, retry_after=retry_after)
+
+    def model_names(self, body: Any) -> list[str]:
+        return [name.removeprefix("models/") for name in super().model_names(body)]
 
     def model_request(self, settings: GeminiSettings) -> WireRequest | None:
         return WireRequest(f"/{_model_path(settings.model)}", method="GET")

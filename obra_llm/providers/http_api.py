@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound=HttpSettings)
 
+#: Seconds a model list may take (a hosted API's full list is bigger than a probe's answer).
+LIST_TIMEOUT = 10.0
 
 
 class Seams(TypedDict, total=False):
@@ -134,6 +136,14 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
         except LLMException as error:
             return f"{state.endpoint.target}{probe.path} failed: {error.message}"
         return self.wire.probe_problem(body, state.settings)
+
+    def list_models(self) -> list[str] | None:
+        """The model ids the server offers (one request), or ``None`` when the API lists none."""
+        state = self._ready()
+        request = self.wire.list_request
+        if request is None:
+            return None
+        return self.wire.model_names(self._request(state, request, min(state.settings.timeout, LIST_TIMEOUT)))
 
     def get_model_info(self) -> ModelInfo:
         """Model name, endpoint and context length (from the API where it says, else a table)."""

@@ -32,7 +32,7 @@ from obra_llm.tokens import estimate_tokens
 from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
-__all__ = ["Access", "HttpSettings", "HttpWire", "Identity", "ModelFacts", "answer_object", "context_from_table", "resolve_key"]
+__all__ = ["Access", "HttpSettings", "HttpWire", "Identity", "ModelFacts", "answer_object", "context_from_table", "listed_names", "resolve_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +167,14 @@ def context_from_table(model: str, table: Mapping[str, int]) -> int | None:
     return table[max(matches, key=len)] if matches else None
 
 
+def listed_names(body: Any, key: str, field: str) -> list[str]:
+    """The string ``field`` of each entry of ``body[key]``: the ids in a model list, whatever it calls them."""
+    entries = body.get(key) if isinstance(body, Mapping) else None
+    if not isinstance(entries, list):
+        return []
+    return [entry[field] for entry in entries if isinstance(entry, Mapping) and isinstance(entry.get(field), str)]
+
+
 class HttpWire(Generic[S]):
     """Translation between obra_llm and one HTTP API. No I/O: ``HttpLLM`` sends and receives.
 
@@ -190,6 +198,10 @@ class HttpWire(Generic[S]):
     models_key_optional: bool = False
     #: Context windows by model-id prefix, for APIs that do not state them.
     context_lengths: Mapping[str, int] = {}
+    #: The request listing the server's models (``obra-llm models``; ``None``: it lists none),
+    #: and the field of each ``models_key`` entry holding a model's id.
+    list_request: WireRequest | None = None
+    models_id_field: str = "id"
 
     @property
     def provider(self) -> str:
@@ -232,6 +244,10 @@ class HttpWire(Generic[S]):
     def model_request(self, settings: S) -> WireRequest | None:
         """The request that describes the model, or ``None`` when the API has none."""
         return None
+
+    def model_names(self, body: Any) -> list[str]:
+        """The model ids in the answer to ``list_request``, in the server's order."""
+        return listed_names(body, self.models_key, self.models_id_field) if self.models_key else []
 
     # -- the answer ------------------------------------------------------------------------------
 

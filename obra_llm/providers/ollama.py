@@ -9,13 +9,15 @@ has started, an error arrives as a last ``{"error": ...}`` line with status 200 
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
-from obra_llm.config.constraints import at_least
+from obra_llm.config.constraints import Check, at_least
 from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
 from obra_llm.options import Call
 from obra_llm.providers.http_api import HttpLLM
@@ -34,6 +36,14 @@ OLLAMA = Identity(
 _PROVIDER = OLLAMA.name
 
 
+#: What Ollama's ``keep_alive`` parses: a Go duration (``10m``, ``1h30m``, ``-1m``) or seconds.
+_DURATION = re.compile(r"-?(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+|-?\d+(\.\d+)?")
+_KEEP_ALIVE = Check(
+    'a duration such as "10m" or "1h30m", or seconds (negative: keep loaded forever, 0: unload at once)',
+    predicate=lambda value: isinstance(value, int | float) or (isinstance(value, str) and bool(_DURATION.fullmatch(value.strip()))),
+)
+
+
 @attrs.frozen(kw_only=True)
 class OllamaSettings(HttpSettings):
     """Keys of the ``ollama`` provider (``endpoint`` and ``api_url`` are old names of ``base_url``).
@@ -44,7 +54,7 @@ class OllamaSettings(HttpSettings):
 
     model: str = OLLAMA.default_model
     context_length: int | None = attrs.field(default=None, metadata=at_least(1))
-    keep_alive: str | float | None = None
+    keep_alive: str | float | None = attrs.field(default=None, metadata=_KEEP_ALIVE.metadata())
 
 
 class OllamaWire(HttpWire[OllamaSettings]):
@@ -52,7 +62,9 @@ class OllamaWire(HttpWire[OllamaSettings]):
 
     identity = OLLAMA
     settings_type = OllamaSettings
-    probe_request = WireRequest("/api/tags", method="GET")
+    probe_request = list_request = WireRequest("/api/tags", method="GET")
+    models_key = "models"
+    models_id_field = "name"
 
     def chat(self, settings: OllamaSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
         return WireRequest("/api/chat", _map_request(settings, prompt, call, stream=stream))
@@ -111,10 +123,14 @@ class OllamaWire(HttpWire[OllamaSettings]):
         models = body.get("models") if isinstance(body, dict) else None
         if not isinstance(models, list):
             return f"{target}/api/tags did not answer with Ollama's model list"
-        names = {entry.get("name") for entry in models if isinstance(entry, dict)}
-        if not names & _model_names(model):
-            return f"model {model!r} is not pulled on {target} (run `ollama pull {model}`)"
-        return None
+        names = self.model_names(body)
+        if set(names) & _model_names(model):
+            return None
+        pulled = [name for name in names if name.split(":", 1)[0] == model.split(":", 1)[0]]
+        pulled = pulled or difflib.get_close_matches(model, names, n=1, cutoff=0.6)
+        if pulled:
+            return f"model {model!r} is not pulled on {target}, but {pulled[0]!r} is: set model: {pulled[0]} (or run `ollama pull {model}`)"
+        return f"model {model!r} is not pulled on {target} (run `ollama pull {model}`)"
 
     def model_request(self, settings: OllamaSettings) -> WireRequest | None:
         return WireRequest("/api/show", {"model": settings.model})

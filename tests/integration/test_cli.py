@@ -213,3 +213,10 @@ def test_tokens_needs_no_cli_binary(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout.strip()) == (0, "2"), done.stderr
     bare = obra_llm("--type", "openai-codex", "tokens", "hello world", cwd=tmp_path, env=env)
     assert (bare.returncode, bare.stdout.strip()) == (0, "2"), bare.stderr
+
+
+def test_a_401_says_which_key_to_check(tmp_path: Path, server: OllamaWireServer) -> None:
+    server.queue(Status(401, "unauthorized"))
+    done = obra_llm("--config", str(write_config(tmp_path, server.url)), "generate", "hi")
+    assert done.returncode == 1
+    assert "unauthorized (check api_key / api_key_env in the llm config" in done.stderr.splitlines()[0]

@@ -69,6 +69,14 @@ def test_is_available(make: Maker) -> None:
     assert make().is_available() is True
 
 
+def test_list_models(spec: ProviderSpec, make: Maker) -> None:
+    listed = make().list_models()
+    assert listed, "the server's model list (obra-llm models)"
+    assert all(listed), "every id is a non-empty string"
+    if spec.missing_model is not None:
+        assert spec.missing_model not in listed
+
+
 @pytest.mark.cassette("demo")
 def test_demo_recording(spec: ProviderSpec, case: ApiCase, make: Maker) -> None:
     llm = make(**(dict(DEMO_CONFIGS[spec.provider]) | case.config))
