@@ -11,8 +11,7 @@ import itertools
 import math
 import random
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Mapping
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
@@ -26,19 +25,25 @@ __all__ = ["CallRunner", "Completion", "StreamEnd", "call_budget", "current_budg
 _BUDGET: ContextVar[float | None] = ContextVar("obra_llm_call_budget", default=None)
 
 
-@contextmanager
-def call_budget(seconds: float) -> Iterator[None]:
+class call_budget:
     """Bound every call started inside to ``seconds`` in all, retries included.
 
     A fallback chain gives each member what is left of its one deadline this way: the
     member's own retry deadline still applies, but can no longer outlast the chain's. The
-    budget is read when a call starts, so open it right around the call.
+    budget is read when a call starts, so open it right around the call. A class rather
+    than a ``contextmanager`` generator: it wraps every call a chain makes.
     """
-    token = _BUDGET.set(seconds)
-    try:
-        yield
-    finally:
-        _BUDGET.reset(token)
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+
+    def __enter__(self) -> None:
+        self._token = _BUDGET.set(self._seconds)
+
+    def __exit__(self, *_: object) -> None:
+        _BUDGET.reset(self._token)
 
 
 def current_budget() -> float | None:

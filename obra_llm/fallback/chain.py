@@ -244,25 +244,27 @@ class FallbackLLM:
         last_error: LLMException | None = None
         last_line = 0
         previous: int | None = None
+        clock, cooldowns, counters, min_member_time = self._clock, chain.cooldowns, chain.counters, chain.settings.min_member_time
         for index, member in enumerate(chain.members):
-            if member.llm is None:
-                chain.counters.skipped(index)
+            llm = member.llm
+            if llm is None:
+                counters.skipped(index)
                 passed.append(f"{member.name} skipped: it could not start ({member.down})")
                 continue
-            left = deadline_at - self._clock()
-            if left <= 0 or left < chain.settings.min_member_time:
+            left = deadline_at - clock()
+            if left <= 0 or left < min_member_time:
                 raise _with_notes(self._out_of_time(chain, member.name, left), passed) from last_error
-            admission = chain.cooldowns.admit(index)
+            admission = cooldowns.admit(index)
             if admission is None:
-                chain.counters.skipped(index)
-                state = chain.cooldowns.state(index)
+                counters.skipped(index)
+                state = cooldowns.state(index)
                 passed.append(f"{member.name} skipped: cooling down ({state.seconds_left:.3g} s left)")
                 continue
             if previous is not None:
-                chain.counters.step(previous, index)
+                counters.step(previous, index)
             try:
                 with call_budget(left):
-                    result = member_call(member.llm, _member_options(member, options, left))
+                    result = member_call(llm, options if member.budgeted else _with_timeout(options, left))
             except LLMException as error:
                 chain.counters.failed(index)
                 failure = classify(error)
@@ -278,8 +280,9 @@ class FallbackLLM:
             except BaseException:
                 chain.cooldowns.released(index, admission)
                 raise
-            chain.cooldowns.passed(index, admission)
-            chain.counters.served(index)
+            if admission == "trial":
+                cooldowns.passed(index, admission)
+            counters.served(index)
             return index, result
         if last_error is not None:
             last_error.add_note("fallback: every member of the chain failed or was skipped")
@@ -304,8 +307,9 @@ class FallbackLLM:
             serving, (items, first) = self._serve(chain, open_and_peek, options, deadline_at)
             if first is not None:
                 yield first
+                clock = self._clock
                 for piece in items:
-                    if self._clock() > deadline_at:
+                    if clock() > deadline_at:
                         msg = f"the fallback chain's deadline of {chain.settings.deadline:g} s ran out mid-stream"
                         raise LLMTimeoutException(msg, provider=_PROVIDER, retryable=False)
                     yield piece
@@ -427,10 +431,8 @@ def _member_names(configs: list[Mapping[str, Any]]) -> list[str]:
     return names
 
 
-def _member_options(member: _Member, options: GenerateOptions, left: float) -> GenerateOptions:
-    """The caller's options; a member that cannot see the budget gets it as its ``timeout``."""
-    if member.budgeted:
-        return options
+def _with_timeout(options: GenerateOptions, left: float) -> GenerateOptions:
+    """The caller's options for a member that cannot see the budget: it gets the budget as its ``timeout``."""
     return cast("GenerateOptions", {**options, "timeout": min(options.get("timeout", math.inf), left)})
 
 

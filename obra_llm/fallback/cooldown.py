@@ -35,6 +35,8 @@ class Cooldowns:
 
     def admit(self, index: int) -> Admission | None:
         """Let a call try member ``index`` now, or ``None``: skip it (cooling, or another call holds the trial)."""
+        if self._until[index] is None:
+            return "trusted"  # the common case, without the lock: a failure recorded meanwhile counts from the next call
         with self._lock:
             until = self._until[index]
             if until is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from tests.benchmarks import bench_codex
 from tests.benchmarks.bench_codex import CodexResult, measure_codex
 from tests.benchmarks.concurrency import ConcurrencyResult, measure_concurrency
+from tests.benchmarks.fallback import measure_fallback
 from tests.benchmarks.imports import ImportTiming, child_environment, measure_imports, probe_obra_llm_import
 from tests.benchmarks.memory import measure_memory
 from tests.benchmarks.overhead import HTTP_PROVIDERS, CallGroup, measure_group, package_version, provider_groups
@@ -76,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrency.append(
                 measure_concurrency(provider, stub.base_url, calls=threads_calls, repetitions=threads_repetitions, stats=stub.stats)
             )
+        _say(started, f"fallback chain, first member answers: {args.calls} rounds per call kind ...")
+        fallback = measure_fallback("ollama", stub.base_url, rounds=args.calls)
         _say(started, f"memory: {args.memory_calls} calls in a fresh interpreter ...")
         memory = measure_memory(stub.base_url, args.memory_calls)
     _say(started, "token estimation ...")
@@ -102,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=time.perf_counter() - started,
         calls=args.calls,
         skipped_imports=skipped,
+        fallback=fallback,
     )
     print(text_table(results))
     if not args.no_write:

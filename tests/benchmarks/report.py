@@ -13,6 +13,7 @@ import attrs
 
 from tests.benchmarks.bench_codex import CodexResult
 from tests.benchmarks.concurrency import ConcurrencyResult
+from tests.benchmarks.fallback import FALLBACK_TARGET
 from tests.benchmarks.imports import HEAVY_MODULES, ImportProbe, ImportTiming
 from tests.benchmarks.memory import MemoryResult
 from tests.benchmarks.overhead import CallGroup, Timing
@@ -50,6 +51,8 @@ class Results:
     seconds: float
     calls: int
     skipped_imports: Sequence[str] = ()
+    #: A fallback chain whose first member answers, against that member alone (issue 14).
+    fallback: Sequence[CallGroup] = ()
 
 
 def _version(package: str) -> str:
@@ -166,6 +169,13 @@ def summary(results: Results) -> list[str]:
         lines.append(
             f"token estimation: {tokens.ours_mb_per_s:.1f} MB/s on 1 MiB mixed text ({tokens.floor_mb_per_s:.1f} MB/s "
             f"bare tiktoken); first call in a fresh process {tokens.first_call_ms:.0f} ms (no target)"
+        )
+    for group in results.fallback:
+        chain = group.ours
+        lines.append(
+            f"{group.label}, first member answers: {chain.paired:.4f}x the member alone (paired; median ratio "
+            f"{chain.ratio:.4f}x, +{chain.median_us - group.raw.median_us:.1f} us), target <= {FALLBACK_TARGET}x (issue 14): "
+            f"{_verdict(chain.paired <= FALLBACK_TARGET)}"
         )
     if results.codex is not None:
         codex = results.codex
@@ -360,6 +370,25 @@ def markdown(results: Results) -> str:
                         f"{tokens.first_call_ms:.0f}",
                         f"{tokens.second_call_us:.0f}",
                     )
+                ],
+            ),
+            "",
+        ]
+    if results.fallback:
+        out += [
+            "## Fallback chain",
+            "",
+            "A `type: fallback` chain whose first member answers every call (its second is never reached), against "
+            "that same member alone, both from `create_llm` against the stub, alternating in shuffled rounds "
+            "(`tests/benchmarks/fallback.py`). *Paired* is the median of the per-round ratios chain/member.",
+            "",
+            *_table(
+                ("call", "contender", "median us", "ratio", "paired", "calls"),
+                "llrrrr",
+                [
+                    (group.label, timing.name, f"{timing.median_us:.1f}", f"{timing.ratio:.4f}", f"{timing.paired:.4f}", str(timing.calls))
+                    for group in results.fallback
+                    for timing in group.timings
                 ],
             ),
             "",
