@@ -53,10 +53,12 @@ def measure_fallback(provider: str, base_url: str, *, rounds: int) -> list[CallG
 
 
 if __name__ == "__main__":
+    import sys
+
     from tests.benchmarks.stub_server import StubServer
 
     with StubServer() as stub:
-        for group in measure_fallback("ollama", stub.base_url, rounds=800):
+        for group in measure_fallback("ollama", stub.base_url, rounds=int(sys.argv[1]) if len(sys.argv) > 1 else 800):
             ours, member = group.ours, group.raw
             print(
                 f"{group.label}: chain {ours.median_us:.1f} us, member {member.median_us:.1f} us, "

@@ -380,7 +380,8 @@ def markdown(results: Results) -> str:
             "",
             "A `type: fallback` chain whose first member answers every call (its second is never reached), against "
             "that same member alone, both from `create_llm` against the stub, alternating in shuffled rounds "
-            "(`tests/benchmarks/fallback.py`). *Paired* is the median of the per-round ratios chain/member.",
+            "(`tests/benchmarks/fallback.py`), three times the rounds of the other per-call groups. *Paired* is the "
+            "median of the per-round ratios chain/member, the figure the target (at most ~2 % more) is read on.",
             "",
             *_table(
                 ("call", "contender", "median us", "ratio", "paired", "calls"),
