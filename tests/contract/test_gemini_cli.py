@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from obra_llm.demo import DEMO_CONFIGS
@@ -263,17 +264,19 @@ def test_unreachable_api(
 
 
 def test_server_never_answers(gemini_bin: str, gemini_version: str, pointed: GeminiWireServer, temp_root: Path) -> None:
-    pointed.queue(Hang(30))
-    llm, recorder = _provider(gemini_bin, gemini_version, timeout=8)
+    pointed.queue(Hang(60))
+    llm, recorder = _provider(gemini_bin, gemini_version, timeout=20)
     started = time.monotonic()
 
     with pytest.raises(LLMTimeoutException):
         llm.generate(_prompt("hang"))
 
-    assert time.monotonic() - started < 12
+    assert time.monotonic() - started < 25
+    assert len(pointed.requests) == 1, "the CLI reached the server, which never answered"
     assert llm.metrics["timeouts"] == 1
     _nothing_left(pointed, temp_root)
-    record_or_compare(recorder.transcripts[-1], CASSETTES / "timeout.json")
+    # What the CLI printed before it was killed depends on how fast it started: not compared.
+    record_or_compare(attrs.evolve(recorder.transcripts[-1], stdout=()), CASSETTES / "timeout.json")
 
 
 def test_no_credentials_fail_fast_naming_the_fix(gemini_bin: str, gemini_version: str, keyless: Path) -> None:
