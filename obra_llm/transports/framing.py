@@ -1,24 +1,35 @@
-"""The one NDJSON reader and the one SSE reader, over byte chunks split anywhere.
+"""The framing readers (lines, NDJSON, SSE, SSE mixed with bare JSON) over byte chunks split anywhere.
 
 Pure functions over ``Iterable[bytes]``: a chunk may end inside a line, inside a ``\\r\\n``
 pair or inside a multi-byte UTF-8 character, and the output is the same as for one
-big chunk. Corrupt input raises ``LLMResponseException``, never anything else.
+big chunk. Every reader is linear in its input (a hostile server sending one huge line,
+or a pretty-printed value line by line, costs no more than the bytes it sends): each
+byte is joined into a line once and scanned a bounded number of times. Corrupt input
+raises ``LLMResponseException``, never anything else.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from obra_llm.errors import LLMResponseException
 
-__all__ = ["MAX_LINE_CHARS", "SSEEvent", "iter_lines", "iter_ndjson", "iter_sse", "json_object"]
+__all__ = [
+    "MAX_LINE_BYTES",
+    "SSEEvent",
+    "iter_lines",
+    "iter_ndjson",
+    "iter_sse",
+    "iter_sse_or_json",
+    "json_object",
+]
 
 #: A line longer than this is corrupt input, not an answer: it would otherwise grow unbounded.
-MAX_LINE_CHARS = 64 * 1024 * 1024
+MAX_LINE_BYTES = 64 * 1024 * 1024
+
 
 
 class SSEEvent(NamedTuple):
@@ -32,145 +43,286 @@ class SSEEvent(NamedTuple):
     id: str | None = None
 
 
-def iter_lines(chunks: Iterable[bytes], *, max_line_chars: int = MAX_LINE_CHARS) -> Iterator[str]:
-    """Decode UTF-8 incrementally and yield lines ended by ``\\n``, ``\\r\\n`` or ``\\r``.
+def _line_blocks(chunks: Iterable[bytes], *, max_line_bytes: int, any_ending: bool) -> Iterator[bytes]:
+    """The complete lines of ``chunks`` in blocks, each ending turned into ``\\n`` (the block's last one dropped).
 
-    The last line is yielded even without a terminator. Line endings are not included.
+    ``any_ending``: lines end at ``\\r\\n``, ``\\r`` or ``\\n``, normalised chunk by chunk
+    (a chunk ending in ``\\r`` drops the ``\\n`` the next one may start with); otherwise only
+    at ``\\n``. The last line is yielded even unterminated. An unfinished line is kept as a
+    list of chunks and joined once, when its end arrives: appending to one growing ``bytes``
+    would copy it again for every chunk.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    pending = ""
-    try:
-        for chunk in chunks:
-            pending += decoder.decode(chunk)
-            pending = yield from _complete_lines(pending, final=False)
-            if len(pending) > max_line_chars:
-                msg = f"a line of the response exceeds {max_line_chars} characters"
-                raise LLMResponseException(msg)
-        pending += decoder.decode(b"", final=True)
-    except UnicodeDecodeError as error:
-        msg = f"the response is not valid UTF-8 ({error.reason} at byte {error.start} of a chunk)"
-        raise LLMResponseException(msg) from error
-    rest = yield from _complete_lines(pending, final=True)
+    parts: list[bytes] = []
+    size = 0
+    after_cr = False
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if any_ending:
+            if after_cr and chunk[:1] == b"\n":
+                chunk = chunk[1:]
+            after_cr = chunk[-1:] == b"\r"
+            if b"\r" in chunk:
+                chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        cut = chunk.rfind(b"\n")
+        if cut < 0:
+            parts.append(chunk)
+            size += len(chunk)
+            if size > max_line_bytes:
+                raise _overlong(max_line_bytes)
+            continue
+        parts.append(chunk[:cut])
+        yield b"".join(parts)
+        rest = chunk[cut + 1 :]
+        parts, size = [rest], len(rest)
+        if size > max_line_bytes:
+            raise _overlong(max_line_bytes)
+    rest = b"".join(parts)
     if rest:
         yield rest
 
 
-def _complete_lines(text: str, *, final: bool) -> Generator[str, None, str]:
-    """Yield every terminated line of ``text``; return what is left (an unfinished line).
+def _overlong(max_line_bytes: int) -> LLMResponseException:
+    return LLMResponseException(f"a line of the response exceeds {max_line_bytes} bytes")
 
-    A trailing ``\\r`` is held back unless ``final``: the next chunk may start with ``\\n``.
+
+def iter_lines(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[str]:
+    """Yield the UTF-8 lines ended by ``\\n``, ``\\r\\n`` or ``\\r``, without their endings.
+
+    The last line is yielded even without a terminator. UTF-8 never puts ``\\r`` or ``\\n``
+    inside a character, so each complete line decodes on its own.
     """
-    start = 0
-    size = len(text)
-    while True:
-        newline = text.find("\n", start)
-        carriage = text.find("\r", start, newline if newline >= 0 else size)
-        if carriage >= 0:
-            if carriage == size - 1 and not final:
-                break
-            yield text[start:carriage]
-            start = carriage + 2 if text.startswith("\n", carriage + 1) else carriage + 1
-        elif newline >= 0:
-            yield text[start:newline]
-            start = newline + 1
-        else:
-            break
-    return text[start:]
+    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
+        yield from _decode(block).split("\n")
 
 
-def iter_ndjson(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_CHARS) -> Iterator[Any]:
-    """Yield one parsed JSON value per non-blank line (``\\n``-terminated; ``\\r`` is whitespace).
-
-    Works on bytes: ``json.loads`` decodes UTF-8 itself, so a character split between two
-    chunks is joined before it is decoded, and no per-line text decoding is paid twice.
-    """
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        if b"\n" not in chunk:
-            if len(pending) > max_line_bytes:
-                msg = f"a line of the response exceeds {max_line_bytes} bytes"
-                raise LLMResponseException(msg)
-            continue
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
+def iter_ndjson(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Any]:
+    """Yield one parsed JSON value per non-blank line (``\\n``-terminated; ``\\r`` is whitespace)."""
+    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=False):
+        for line in _decode(block).split("\n"):
             if line.strip():
                 yield _parse_json_line(line)
-    if pending.strip():
-        yield _parse_json_line(pending)
 
 
-def _parse_json_line(line: bytes) -> Any:
+def _parse_json_line(line: str) -> Any:
     try:
         return json.loads(line)
-    except ValueError as error:
-        text = line.decode("utf-8", errors="replace")
-        msg = f"the stream holds a line that is not JSON: {_excerpt(text)}"
+    except (ValueError, RecursionError) as error:
+        msg = f"the stream holds a line that is not JSON: {_excerpt(line)}"
         raise LLMResponseException(msg) from error
 
 
-def iter_sse(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_CHARS) -> Iterator[SSEEvent]:
+def iter_sse(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[SSEEvent]:
     """Yield server-sent events as the WHATWG spec frames them.
 
     Blank lines dispatch; ``data`` lines join with ``\\n``; comments (``:``) and unknown
     fields are ignored; one space after the colon is dropped; a leading BOM is skipped. A
     final event without its blank line is still dispatched, since some servers close right
-    after the last one. Works on bytes (UTF-8 never puts ``\\r`` or ``\\n`` inside a
-    character, so complete lines decode safely); a trailing ``\\r`` waits for the next chunk,
-    which may start with the ``\\n`` of the same line ending.
+    after the last one. Each block of complete lines is decoded once (UTF-8 never puts
+    ``\\r`` or ``\\n`` inside a character).
     """
     data: list[str] = []
     event = ""
     event_id: str | None = None
-    pending = b""
     first = True
-    ended = False
-    iterator = iter(chunks)
-    while not ended:
-        chunk = next(iterator, None)
-        if chunk is None:
-            ended = True
-            lines = _LINE_ENDING.split(pending) if pending else []
-            pending = b""
-        else:
-            pending += chunk
-            if len(pending) > max_line_bytes and b"\n" not in chunk and b"\r" not in chunk:
-                msg = f"a line of the response exceeds {max_line_bytes} bytes"
-                raise LLMResponseException(msg)
-            held = pending.endswith(b"\r")
-            *lines, pending = _LINE_ENDING.split(pending[:-1] if held else pending)
-            if held:
-                pending += b"\r"
-        for line in lines:
-            if first:
-                line, first = line.removeprefix(_BOM), False
-            if not line:
+    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
+        text = _decode(block)
+        if first:
+            text, first = text.removeprefix("\ufeff"), False
+        for line in text.split("\n"):
+            if line.startswith("data:"):
+                data.append(line[6:] if line[5:6] == " " else line[5:])
+            elif not line:
                 if data:
                     yield SSEEvent(data[0] if len(data) == 1 else "\n".join(data), event or "message", event_id)
-                data, event = [], ""
-                continue
-            name, _, value = line.partition(b":")
-            if value[:1] == b" ":
-                value = value[1:]
-            if name == b"data":
-                data.append(_decode(value))
-            elif name == b"event":
-                event = _decode(value)
-            elif name == b"id":
-                event_id = _decode(value)
+                    data = []
+                event = ""
+            else:
+                name, _, value = line.partition(":")
+                value = value[1:] if value[:1] == " " else value
+                if name == "data":
+                    data.append(value)
+                elif name == "event":
+                    event = value
+                elif name == "id":
+                    event_id = value
     if data:
         yield SSEEvent("\n".join(data), event or "message", event_id)
 
 
-_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
-_BOM = "\ufeff".encode()
+def iter_sse_or_json(
+    chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES, max_value_bytes: int = MAX_LINE_BYTES
+) -> Iterator[Any]:
+    """Yield the parsed JSON values of a stream that mixes SSE with bare JSON: Gemini's.
+
+    Each ``data:`` event of the default type is one value (named events such as pings,
+    comments and other fields are skipped). A line starting with ``{`` starts a bare JSON
+    value (the error chunk Gemini may pretty-print without ``data:``); a line starting with
+    ``[`` starts a JSON array (Gemini's stream without ``alt=sse``), whose elements are
+    yielded one by one as each completes. Linear: bare JSON is read a block of lines at a
+    time by the C decoder, and an unfinished value is only counted (brackets outside strings)
+    until it may close. A value longer than ``max_value_bytes``, one that is not JSON, or a
+    stream ending inside one raises ``LLMResponseException``.
+    """
+    bare = _BareJson(max_value_bytes)
+    data: list[str] = []
+    event = ""
+    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
+        text: str | None = _decode(block)
+        while text is not None:
+            if bare.open:
+                text = bare.feed(text)
+                yield from bare.take()
+                continue
+            lines = text.split("\n")
+            text = None
+            for index, line in enumerate(lines):
+                if line.startswith("data:"):
+                    data.append(line[6:] if line[5:6] == " " else line[5:])
+                elif not line or line[0] in "{[":
+                    if data and event in ("", "message"):
+                        yield _parse_event(data)
+                    data, event = [], ""
+                    if line:
+                        bare.start(array=line[0] == "[")
+                        text = "\n".join(lines[index:])
+                        break
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+    bare.finish()
+    if data and event in ("", "message"):
+        yield _parse_event(data)
 
 
-def _decode(line: bytes) -> str:
+def _parse_event(data: list[str]) -> Any:
+    text = data[0] if len(data) == 1 else "\n".join(data)
     try:
-        return line.decode("utf-8")
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        msg = f"the stream holds an event that is not JSON: {_excerpt(text)}"
+        raise LLMResponseException(msg) from error
+
+
+_BRACKET = re.compile(r"[][{}]")
+_BETWEEN_ELEMENTS = re.compile(r"[\s,]*")
+_DECODER = json.JSONDecoder()
+
+
+class _BareJson:
+    """The bare JSON value (or array of values) being read, and what is kept of an unfinished one.
+
+    JSON strings cannot hold a raw line break, so every line starts outside a string and
+    brackets can be counted line-block by line-block.
+    """
+
+    def __init__(self, max_value_bytes: int) -> None:
+        self.max_value_bytes = max_value_bytes
+        self.open = False
+        self.array = False
+        self.fresh = False
+        self.depth = 0
+        self.pending: list[str] = []
+        self.size = 0
+        self.values: list[Any] = []
+
+    def start(self, *, array: bool) -> None:
+        self.open, self.array, self.fresh = True, array, True
+
+    def finish(self) -> None:
+        """The stream has ended: raise if it ended inside a value."""
+        if self.open:
+            msg = f"the stream ended inside a JSON value: {_excerpt(chr(10).join(self.pending)[:200])}"
+            raise LLMResponseException(msg, retryable=True)
+
+    def take(self) -> list[Any]:
+        values, self.values = self.values, []
+        return values
+
+    def feed(self, text: str) -> str | None:
+        """Read ``text`` (whole lines); return what follows the value, or ``None`` when it is all taken."""
+        if self.pending:
+            if not self._closes_in(text):
+                self._keep(text)
+                return None
+            text = "\n".join([*self.pending, text])
+            self.pending, self.size = [], 0
+        pos = 0
+        if self.fresh:
+            self.fresh = False
+            pos = 1 if self.array else 0
+        while True:
+            if self.array:
+                between = _BETWEEN_ELEMENTS.match(text, pos)
+                pos = between.end() if between is not None else pos
+                if pos == len(text):
+                    return None
+                if text[pos] == "]":
+                    self.open = False
+                    return text[pos + 1 :]
+            try:
+                value, end = _DECODER.raw_decode(text, pos)
+            except json.JSONDecodeError as error:
+                tail = text[pos:]
+                self.depth = 0
+                if not self._closes_in(tail) and self.depth > 0:
+                    self._keep(tail)
+                    return None
+                raise self._error(f"the stream holds a JSON value that is not valid: {_excerpt(tail)}") from error
+            except RecursionError as error:
+                raise self._error(f"the stream holds a JSON value nested too deep: {_excerpt(text[pos:])}") from error
+            if end - pos > self.max_value_bytes:
+                raise self._error(f"a JSON value of the stream exceeds {self.max_value_bytes} bytes")
+            self.values.append(value)
+            pos = end
+            if not self.array:
+                self.open = False
+                return text[pos:]
+
+    def _keep(self, text: str) -> None:
+        """Keep ``text`` of an unfinished value; ``self.depth`` already counts its brackets."""
+        self.pending.append(text)
+        self.size += len(text) + 1
+        if self.size > self.max_value_bytes:
+            raise self._error(f"a JSON value of the stream exceeds {self.max_value_bytes} bytes")
+
+    def _error(self, msg: str) -> LLMResponseException:
+        self.open, self.pending, self.values = False, [], []
+        return LLMResponseException(msg)
+
+    def _closes_in(self, text: str) -> bool:
+        """Whether the bracket depth reaches 0 in ``text``; when not, ``self.depth`` takes its brackets in.
+
+        Strings are cut out and brackets counted at C speed; only a block that may close is
+        walked bracket by bracket.
+        """
+        text = _outside_strings(text)
+        closes = text.count("}") + text.count("]")
+        if self.depth - closes > 0:
+            self.depth += text.count("{") + text.count("[") - closes
+            return False
+        depth = self.depth
+        for bracket in _BRACKET.finditer(text):
+            depth += 1 if bracket.group() in "{[" else -1
+            if depth <= 0:
+                return True
+        self.depth = depth
+        return False
+
+
+def _outside_strings(text: str) -> str:
+    """``text`` without its JSON strings: escapes dropped, then every other piece between quotes."""
+    if '"' not in text:
+        return text
+    if "\\" in text:
+        text = text.replace("\\\\", "").replace('\\"', "")
+    return "".join(text.split('"')[::2])
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        msg = f"the response is not valid UTF-8 ({error.reason} at byte {error.start} of a line)"
+        msg = f"the response is not valid UTF-8 ({error.reason})"
         raise LLMResponseException(msg) from error
 
 
@@ -182,7 +334,7 @@ def json_object(data: str, *, what: str, provider: str | None = None) -> dict[st
     """
     try:
         value = json.loads(data)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         msg = f"{what} is not JSON: {data[:200]!r}"
         raise LLMResponseException(msg, provider=provider) from error
     if not isinstance(value, dict):

@@ -19,6 +19,7 @@ from tests.benchmarks import bench_codex
 from tests.benchmarks.bench_codex import CodexResult, measure_codex
 from tests.benchmarks.concurrency import ConcurrencyResult, measure_concurrency
 from tests.benchmarks.fallback import measure_fallback
+from tests.benchmarks.framing import FramingReport, markdown_section, measure_framing, summary_lines
 from tests.benchmarks.imports import ImportTiming, child_environment, measure_imports, probe_obra_llm_import
 from tests.benchmarks.memory import measure_memory
 from tests.benchmarks.overhead import HTTP_PROVIDERS, CallGroup, measure_group, package_version, provider_groups
@@ -43,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--memory-calls", type=int, default=10_000, help="calls for the memory check (default 10000)")
     parser.add_argument("--codex-runs", type=int, default=20, help="runs per side for the Codex CLI (default 20)")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: few runs and calls everywhere")
+    parser.add_argument(
+        "--framing-only", action="store_true", help="measure the framing readers only; rewrite just that section of the doc"
+    )
     parser.add_argument("--no-write", action="store_true", help=f"print only; do not rewrite {DOC.relative_to(REPO)}")
     args = parser.parse_args(argv)
     if args.quick:
@@ -50,6 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads_calls, threads_repetitions = (10, 2) if args.quick else (25, 5)
 
     started = time.perf_counter()
+    _say(started, "framing readers ...")
+    framing = measure_framing(size=2 * 1024 * 1024, runs=2) if args.quick else measure_framing()
+    if args.framing_only:
+        print("\n".join(summary_lines(framing)))
+        if not args.no_write:
+            _write_framing_section(framing)
+        return 0
     date = datetime.datetime.now(datetime.UTC)
     peers = [(statement, package) for statement, package in PEER_IMPORTS if package_version(package)]
     skipped = [f"{statement}|not installed" for statement, package in PEER_IMPORTS if not package_version(package)]
@@ -107,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         calls=args.calls,
         skipped_imports=skipped,
         fallback=fallback,
+        framing=framing,
     )
     print(text_table(results))
     if not args.no_write:
@@ -114,6 +126,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         DOC.write_text(markdown(results), encoding="utf-8")
         print(f"\nwrote {DOC.relative_to(REPO)}")
     return 0
+
+
+def _write_framing_section(framing: FramingReport) -> None:
+    """Replace (or add, before the Codex section) the framing section of docs/performance.md."""
+    lines = DOC.read_text(encoding="utf-8").split("\n")
+    section = markdown_section(framing)
+    heading = section[0]
+    if heading in lines:
+        start = lines.index(heading)
+        end = next((n for n in range(start + 1, len(lines)) if lines[n].startswith("## ")), len(lines))
+    else:
+        start = end = next((n for n, line in enumerate(lines) if line == "## Codex CLI"), len(lines))
+    lines[start:end] = section
+    DOC.write_text("\n".join(lines), encoding="utf-8")
+    print(f"\nwrote the framing section of {DOC.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

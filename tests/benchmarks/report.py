@@ -14,6 +14,7 @@ import attrs
 from tests.benchmarks.bench_codex import CodexResult
 from tests.benchmarks.concurrency import ConcurrencyResult
 from tests.benchmarks.fallback import FALLBACK_TARGET
+from tests.benchmarks.framing import FramingReport, markdown_section, summary_lines
 from tests.benchmarks.imports import HEAVY_MODULES, ImportProbe, ImportTiming
 from tests.benchmarks.memory import MemoryResult
 from tests.benchmarks.overhead import CallGroup, Timing
@@ -53,6 +54,7 @@ class Results:
     skipped_imports: Sequence[str] = ()
     #: A fallback chain whose first member answers, against that member alone (issue 14).
     fallback: Sequence[CallGroup] = ()
+    framing: FramingReport | None = None
 
 
 def _version(package: str) -> str:
@@ -177,6 +179,7 @@ def summary(results: Results) -> list[str]:
             f"{chain.ratio:.4f}x, +{chain.median_us - group.raw.median_us:.1f} us), target <= {FALLBACK_TARGET}x (issue 14): "
             f"{_verdict(chain.paired <= FALLBACK_TARGET)}"
         )
+    lines += summary_lines(results.framing)
     if results.codex is not None:
         codex = results.codex
         lines.append(
@@ -394,6 +397,8 @@ def markdown(results: Results) -> str:
             ),
             "",
         ]
+    if results.framing is not None:
+        out += markdown_section(results.framing)
     out += ["## Codex CLI", ""]
     if results.codex is not None:
         codex = results.codex

@@ -1,4 +1,4 @@
-"""NDJSON and SSE framing over chunks split anywhere: exhaustive splits and properties."""
+"""NDJSON, SSE and SSE-or-JSON framing over chunks split anywhere: exhaustive splits and properties."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obra_llm.errors import LLMResponseException
-from obra_llm.transports.framing import SSEEvent, iter_lines, iter_ndjson, iter_sse
+from obra_llm.transports.framing import SSEEvent, iter_lines, iter_ndjson, iter_sse, iter_sse_or_json
 
 NDJSON = (
     '{"message":{"content":"héllo 👋"},"done":false}\r\n'
@@ -98,7 +98,7 @@ def test_lines_are_yielded_before_the_stream_ends() -> None:
 def test_invalid_utf8_is_a_response_error() -> None:
     with pytest.raises(LLMResponseException) as caught:
         list(iter_lines([b"ok\n", b"\xff\xfe\n"]))
-    assert str(caught.value) == "the response is not valid UTF-8 (invalid start byte at byte 0 of a chunk)"
+    assert str(caught.value) == "the response is not valid UTF-8 (invalid start byte)"
     assert isinstance(caught.value.__cause__, UnicodeDecodeError)
 
 
@@ -109,12 +109,12 @@ def test_truncated_utf8_at_the_end_is_a_response_error() -> None:
 
 def test_overlong_line_is_a_response_error() -> None:
     with pytest.raises(LLMResponseException) as caught:
-        list(iter_lines([b"x" * 6, b"y" * 6], max_line_chars=10))
-    assert str(caught.value) == "a line of the response exceeds 10 characters"
+        list(iter_lines([b"x" * 6, b"y" * 6], max_line_bytes=10))
+    assert str(caught.value) == "a line of the response exceeds 10 bytes"
 
 
 def test_long_lines_within_the_limit_pass() -> None:
-    assert list(iter_lines([b"x" * 6, b"y" * 4 + b"\n"], max_line_chars=10)) == ["x" * 6 + "y" * 4]
+    assert list(iter_lines([b"x" * 6, b"y" * 4 + b"\n"], max_line_bytes=10)) == ["x" * 6 + "y" * 4]
 
 
 # -- every split point -------------------------------------------------------------------
@@ -234,6 +234,64 @@ def test_sse_id_persists_across_events() -> None:
     assert list(iter_sse([b"id: 1\ndata: a\n\ndata: b\n\n"])) == [SSEEvent("a", "message", "1"), SSEEvent("b", "message", "1")]
 
 
+# -- SSE or bare JSON (Gemini) -------------------------------------------------------------
+
+PRETTY_ERROR = {"error": {"code": 429, "message": 'brace } bracket ] quote " backslash \\ [', "status": "RESOURCE_EXHAUSTED"}}
+MIXED = (
+    'data: {"a":1}\r\n\r\n'
+    "event: ping\r\ndata: {}\r\n\r\n"
+    + json.dumps(PRETTY_ERROR, indent=2).replace("\n", "\r\n")
+    + '\r\ndata: {"after":"é"}\r\n\r\n'
+).encode()
+MIXED_VALUES = [{"a": 1}, PRETTY_ERROR, {"after": "é"}]
+ARRAY_VALUES = [{"c": [1, {"x": "]"}]}, {"d": 'q"}'}, {"e": []}]
+
+
+@pytest.mark.parametrize("cut", range(1, len(MIXED)))
+def test_sse_or_json_every_single_split_point(cut: int) -> None:
+    assert list(iter_sse_or_json(_split(MIXED, cut))) == MIXED_VALUES
+
+
+@pytest.mark.parametrize("payload", [json.dumps(ARRAY_VALUES, indent=2), json.dumps(ARRAY_VALUES)], ids=["pretty", "compact"])
+def test_sse_or_json_yields_each_element_of_a_json_array_one_byte_at_a_time(payload: str) -> None:
+    assert list(iter_sse_or_json([bytes([byte]) for byte in payload.encode()])) == ARRAY_VALUES
+
+
+def test_sse_or_json_yields_an_element_before_the_array_ends() -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'[{"a": 1},\n'
+        raise AssertionError("read past the first complete element")
+
+    assert next(iter_sse_or_json(chunks())) == {"a": 1}
+
+
+def test_sse_or_json_goes_back_to_sse_after_a_bare_value() -> None:
+    assert list(iter_sse_or_json([b'{"e": 1}\ndata: 2\n\n[3]\ndata: 4'])) == [{"e": 1}, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b'{\n  "a": 1\n', "the stream ended inside a JSON value: '{\\n  \"a\": 1'"),
+        (b'{"a": tru}\n', "the stream holds a JSON value that is not valid: '{\"a\": tru}'"),
+        (b"data: {nope\n\n", "the stream holds an event that is not JSON: '{nope'"),
+        (b"[" * 50_000 + b"]" * 50_000 + b"\n", "the stream holds a JSON value nested too deep: '"),
+    ],
+    ids=["ended-inside", "invalid", "invalid-event", "too-deep"],
+)
+def test_sse_or_json_corrupt_input_is_a_response_error(payload: bytes, message: str) -> None:
+    with pytest.raises(LLMResponseException) as caught:
+        list(iter_sse_or_json([payload]))
+    assert str(caught.value).startswith(message)
+
+
+def test_sse_or_json_bounds_a_bare_value() -> None:
+    lines = [b"{"] + [b'  "k": "' + b"v" * 50 + b'",'] * 30 + [b'  "end": 1', b"}"]
+    assert list(iter_sse_or_json([b"\n".join(lines)], max_value_bytes=4096)) == [{"k": "v" * 50, "end": 1}]
+    with pytest.raises(LLMResponseException, match="a JSON value of the stream exceeds 1000 bytes"):
+        list(iter_sse_or_json([line + b"\n" for line in lines], max_value_bytes=1000))
+
+
 # -- properties --------------------------------------------------------------------------
 
 json_values = st.recursive(
@@ -287,8 +345,17 @@ def test_property_sse_any_chunking_equals_one_chunk(
 @settings(max_examples=300, deadline=None)
 @given(chunks=st.lists(st.binary(max_size=40), max_size=6))
 def test_property_random_bytes_raise_only_response_errors(chunks: list[bytes]) -> None:
-    for reader in (iter_ndjson, iter_sse, iter_lines):
+    for reader in (iter_ndjson, iter_sse, iter_lines, iter_sse_or_json):
         try:
             list(reader(chunks))
         except LLMResponseException:
             pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(json_values, max_size=5), indent=st.sampled_from([None, 0, 2]), data=st.data())
+def test_property_sse_or_json_array_any_chunking_equals_its_elements(
+    values: list[Any], indent: int | None, data: st.DataObject
+) -> None:
+    payload = json.dumps(values, indent=indent, ensure_ascii=False).encode()
+    assert list(iter_sse_or_json(data.draw(chunkings(payload)))) == values

@@ -1,0 +1,145 @@
+"""Framing throughput: every reader of ``obra_llm.transports.framing`` on one large event and on many small ones.
+
+Issue 17 asks each reader to be linear and at least as fast as the NDJSON reader. Each
+case streams about ``size`` bytes in 64 KiB chunks (how httpx hands a body over) and ends
+with every payload parsed as JSON, since that is what each provider does next; the figure
+is MB/s of input, best of a few runs. "One large event" is a single JSON value of ``size``
+bytes; "many small" is ~100-byte values. The pretty-printed case is Gemini's streamed JSON
+array written with ``indent=2``, read by ``iter_sse_or_json`` line by line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import attrs
+
+from obra_llm.transports.framing import iter_lines, iter_ndjson, iter_sse, iter_sse_or_json
+
+__all__ = ["FramingReport", "FramingResult", "markdown_section", "measure_framing", "summary_lines"]
+
+CHUNK = 64 * 1024
+_SMALL_TEXT = "a streamed token of ordinary length, with some ünïcode 👋"
+
+
+@attrs.frozen
+class FramingResult:
+    reader: str
+    shape: str
+    input_bytes: int
+    seconds: float
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.input_bytes / self.seconds / 1e6
+
+
+@attrs.frozen
+class FramingReport:
+    size: int
+    runs: int
+    results: Sequence[FramingResult]
+
+
+Reader = Callable[[Iterable[bytes]], Iterator[Any]]
+
+
+def _ndjson(chunks: Iterable[bytes]) -> Iterator[Any]:
+    return iter_ndjson(chunks)
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[Any]:
+    return (json.loads(line) for line in iter_lines(chunks) if line)
+
+
+def _sse(chunks: Iterable[bytes]) -> Iterator[Any]:
+    return (json.loads(event.data) for event in iter_sse(chunks))
+
+
+def _values(size: int, *, large: bool) -> list[dict[str, Any]]:
+    if large:
+        return [{"candidates": [{"content": {"parts": [{"text": "x" * size}]}}]}]
+    value = {"candidates": [{"content": {"parts": [{"text": _SMALL_TEXT}]}}]}
+    count = size // len(json.dumps(value, ensure_ascii=False).encode())
+    return [value] * count
+
+
+def _payloads(size: int) -> dict[tuple[str, str], tuple[Reader, bytes]]:
+    """(reader, shape) -> the reader and its input."""
+    cases: dict[tuple[str, str], tuple[Reader, bytes]] = {}
+    for shape, large in (("one large event", True), ("many small events", False)):
+        values = _values(size, large=large)
+        lines = [json.dumps(value, ensure_ascii=False) for value in values]
+        ndjson = "".join(line + "\n" for line in lines).encode()
+        sse = "".join(f"data: {line}\r\n\r\n" for line in lines).encode()
+        cases["iter_ndjson", shape] = (_ndjson, ndjson)
+        cases["iter_lines", shape] = (_lines, ndjson)
+        cases["iter_sse", shape] = (_sse, sse)
+        cases["iter_sse_or_json (SSE)", shape] = (iter_sse_or_json, sse)
+        cases["iter_sse_or_json (pretty JSON array)", shape] = (iter_sse_or_json, json.dumps(values, indent=2).encode())
+    return cases
+
+
+def _chunks(payload: bytes) -> list[bytes]:
+    return [payload[start : start + CHUNK] for start in range(0, len(payload), CHUNK)]
+
+
+def measure_framing(*, size: int = 16 * 1024 * 1024, runs: int = 5) -> FramingReport:
+    """Best of ``runs`` per case, the cases taken in turn in every round (a busy machine slows all alike)."""
+    cases = [(name, reader, _chunks(payload), len(payload)) for name, (reader, payload) in _payloads(size).items()]
+    best = {name: float("inf") for name, *_ in cases}
+    for _ in range(runs):
+        for name, reader, chunks, _size in cases:
+            started = time.perf_counter()
+            for _value in reader(chunks):
+                pass
+            best[name] = min(best[name], time.perf_counter() - started)
+    results = [FramingResult(reader_name, shape, length, best[reader_name, shape]) for (reader_name, shape), _, _, length in cases]
+    return FramingReport(size, runs, results)
+
+
+def _floor(results: Sequence[FramingResult], shape: str) -> float:
+    return next(result.mb_per_s for result in results if result.reader == "iter_ndjson" and result.shape == shape)
+
+
+def summary_lines(report: FramingReport | None) -> list[str]:
+    """One line per reader and shape: MB/s against the NDJSON reader's (the target of issue 17)."""
+    if report is None:
+        return []
+    results = report.results
+    lines = []
+    for result in results:
+        floor = _floor(results, result.shape)
+        verdict = "met" if result.mb_per_s >= floor * 0.95 else "NOT met"
+        lines.append(
+            f"framing, {result.reader}, {result.shape}: {result.mb_per_s:.0f} MB/s "
+            f"(iter_ndjson {floor:.0f} MB/s; target >= it, 5 % noise allowed): {verdict}"
+        )
+    return lines
+
+
+def markdown_section(report: FramingReport) -> list[str]:
+    results, size, runs = report.results, report.size, report.runs
+    rows = [
+        f"| {result.reader} | {result.shape} | {result.input_bytes / 1e6:.1f} | {result.mb_per_s:.0f} "
+        f"| {result.mb_per_s / _floor(results, result.shape):.2f}x |"
+        for result in results
+    ]
+    return [
+        "## Framing throughput",
+        "",
+        f"Each reader of `obra_llm/transports/framing.py` on about {size // (1024 * 1024)} MiB in {CHUNK // 1024} KiB "
+        f"chunks, every payload then parsed with `json.loads` (what the providers do next); best of {runs} runs. "
+        "\"One large event\" is one JSON value of that size, \"many small events\" are ~100-byte values; the pretty "
+        "JSON array is Gemini's un-framed stream written with `indent=2`. Issue 17's target: each at least the "
+        "`iter_ndjson` figure of its shape. Linearity is pinned separately by `tests/unit/test_framing.py` "
+        "(doubling the input must not quadruple the work).",
+        "",
+        "| reader | shape | input MB | MB/s | / iter_ndjson |",
+        "|:--|:--|--:|--:|--:|",
+        *rows,
+        "",
+    ]
