@@ -14,7 +14,6 @@ is ``RetryInfo.retryDelay`` in the body. Mid-stream, an error arrives as an
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -36,7 +35,7 @@ from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
 from obra_llm.transports.endpoint import WireRequest
-from obra_llm.transports.framing import iter_lines, json_object
+from obra_llm.transports.framing import iter_sse_or_json
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
 __all__ = ["GEMINI", "GeminiLLM", "GeminiSettings", "GeminiWire"]
@@ -52,7 +51,7 @@ _MAX_STOP = 5
 #: ``GenerationConfig.seed`` is an ``int32``.
 _SEED_RANGE = (-(2**31), 2**31 - 1)
 #: A pretty-printed error chunk larger than this is not an error chunk but corrupt input.
-_MAX_BARE_JSON_CHARS = 1024 * 1024
+_MAX_BARE_JSON_BYTES = 1024 * 1024
 _RETRY_DELAY = re.compile(r"\s*(\d+(?:\.\d*)?)s\s*")
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
@@ -116,7 +115,7 @@ class GeminiWire(HttpWire[GeminiSettings]):
         return _process_response(body)
 
     def process_stream(self, chunks: Iterator[bytes]) -> StreamItems:
-        return _process_stream(_iter_payloads(iter_lines(chunks)))
+        return _process_stream(iter_sse_or_json(chunks, max_value_bytes=_MAX_BARE_JSON_BYTES))
 
     def error_text(self, body: Any) -> str | None:
         error = _error_object(body)
@@ -250,69 +249,19 @@ def _process_response(body: Any) -> Completion:
     )
 
 
-def _iter_payloads(lines: Iterable[str]) -> Iterator[str]:
-    """The JSON texts of a ``?alt=sse`` stream: each ``data:`` event, and each bare JSON value.
+def _process_stream(payloads: Iterable[Any]) -> StreamItems:
+    """Text from every chunk; ``finishReason`` and usage from the last chunk that has them.
 
-    Events are framed as SSE (``data:`` lines joined until a blank line; comments and
-    named events such as pings skipped). A line that starts a bare JSON value (the error
-    chunk the API may pretty-print without ``data:``) is buffered with the lines after it
-    until the text parses, as the SDK buffers until the braces balance (but not fooled by
-    braces inside strings).
+    ``payloads`` are the parsed ``data:`` events and bare (pretty-printed) JSON values of the
+    stream, from ``iter_sse_or_json``.
     """
-    data: list[str] = []
-    event = ""
-    bare: list[str] = []
-    for line in lines:
-        if bare:
-            bare.append(line)
-            complete = _complete_json("\n".join(bare))
-            if complete is not None:
-                yield complete
-                bare = []
-            continue
-        if not line:
-            if data and event in ("", "message"):
-                yield "\n".join(data)
-            data, event = [], ""
-        elif line.startswith("{"):
-            if data and event in ("", "message"):
-                yield "\n".join(data)
-            data, event = [], ""
-            if _complete_json(line) is not None:
-                yield line
-            else:
-                bare = [line]
-        elif line.startswith("data:"):
-            value = line[5:]
-            data.append(value[1:] if value.startswith(" ") else value)
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-    if bare:
-        msg = f"Gemini's stream ended inside a JSON value: {_excerpt(chr(10).join(bare))}"
-        raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
-    if data and event in ("", "message"):
-        yield "\n".join(data)
-
-
-def _complete_json(text: str) -> str | None:
-    """``text`` when it parses as JSON, else ``None`` (more lines to come); guards the size."""
-    if len(text) > _MAX_BARE_JSON_CHARS:
-        msg = f"Gemini streamed a JSON value longer than {_MAX_BARE_JSON_CHARS} characters without data: framing"
-        raise LLMResponseException(msg, provider=_PROVIDER)
-    try:
-        json.loads(text)
-    except ValueError:
-        return None
-    return text
-
-
-def _process_stream(payloads: Iterable[str]) -> StreamItems:
-    """Text from every chunk; ``finishReason`` and usage from the last chunk that has them."""
     usage: Any = None
     reason: str | None = None
     wrote = False
-    for payload in payloads:
-        chunk = json_object(payload, what="Gemini streamed an event that", provider=_PROVIDER)
+    for chunk in payloads:
+        if not isinstance(chunk, dict):
+            msg = f"Gemini streamed an event that is not a JSON object: {type(chunk).__name__}"
+            raise LLMResponseException(msg, provider=_PROVIDER)
         _raise_error_payload(chunk, mid_stream=True)
         candidate = _candidate(chunk)
         if candidate is None and _block_reason(chunk) is not None:
@@ -436,7 +385,3 @@ def _raise_error_payload(body: Mapping[str, Any], *, mid_stream: bool = False) -
         retryable=bool(retryable) if retryable is not None else code is not None and code >= 500,
         retry_after=retry_after,
     )
-
-
-def _excerpt(text: str, limit: int = 200) -> str:
-    return repr(text if len(text) <= limit else text[:limit] + "...")

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from obra_llm.errors import LLMException
+from obra_llm.providers.gemini import GeminiWire
 from obra_llm.transports import framing
 
 _BUDGET = 25.0
@@ -66,3 +68,33 @@ def _drain(values: Iterable[Any]) -> None:
 def test_one_16_mb_event_reads_in_linear_time(reader: str, payload: bytes) -> None:
     read: Callable[[Iterable[bytes]], Iterator[Any]] = getattr(framing, reader)
     _assert_linear(lambda chunks: _drain(read(chunks)), payload, _VALUE)
+
+
+def _pretty_error(size: int) -> bytes:
+    """A Gemini error body pretty-printed like the API's, padded with ``size`` bytes of detail lines."""
+    details = [{"@type": "type.googleapis.com/google.rpc.DebugInfo", "detail": f"line {n}"} for n in range(size // 80)]
+    error = {"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED", "details": details}}
+    return json.dumps(error, indent=2).replace("\n", "\r\n").encode() + b"\r\n"
+
+
+def test_gemini_stream_with_a_pretty_printed_body_reads_in_linear_time() -> None:
+    body = _pretty_error(96 * 1024)
+    payload = b'data: {"candidates": [{"content": {"parts": [{"text": "SCORE"}]}}]}\r\n\r\n' + body
+
+    def read(chunks: list[bytes]) -> None:
+        with pytest.raises(LLMException, match="RESOURCE_EXHAUSTED"):
+            _drain(GeminiWire().process_stream(iter(chunks)))
+
+    _assert_linear(read, payload, body)
+
+
+def test_gemini_stream_as_a_pretty_printed_json_array_reads_in_linear_time() -> None:
+    chunk = {"candidates": [{"content": {"parts": [{"text": "token "}]}}]}
+    last = {"candidates": [{"content": {"parts": [{"text": "end"}]}, "finishReason": "STOP"}]}
+    payload = json.dumps([chunk] * 1000 + [last], indent=2).encode()
+
+    def read(chunks: list[bytes]) -> None:
+        pieces = [item for item in GeminiWire().process_stream(iter(chunks)) if isinstance(item, str)]
+        assert "".join(pieces) == "token " * 1000 + "end"
+
+    _assert_linear(read, payload, payload)
