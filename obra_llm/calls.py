@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Mapping
 from contextvars import ContextVar
 from typing import Any, NamedTuple
 
-from obra_llm.errors import LLMException, LLMTimeoutException
+from obra_llm.errors import ConfigError, LLMException, LLMTimeoutException
 from obra_llm.metrics import Metrics
 from obra_llm.retry import RetryManager, RetryPolicy
 
@@ -104,13 +104,15 @@ class CallRunner:
 
         ``timeout`` is this call's attempt timeout: the deadline is never shorter than it.
         """
-        started = self._clock()
+        started = self._start()
         try:
             result = self.retry.execute(attempt, deadline=self._deadline(timeout))
-        except Exception as error:
+        except BaseException as error:
             self._record_failure(started, error)
+            if _is_foreign(error):
+                raise _foreign(error) from error
             raise
-        self.metrics.record_call(
+        self.metrics.record_end(
             latency_ms=self._elapsed_ms(started),
             prompt_tokens=result.prompt_tokens,
             completion_tokens=result.completion_tokens,
@@ -124,10 +126,11 @@ class CallRunner:
 
         Opening the stream and reading its first item are retried as one attempt; once a
         piece has reached the caller, a failure is raised, never retried (the caller has
-        already seen part of an answer). A stream the caller abandons counts as a call,
-        not an error; its underlying response is closed either way.
+        already seen part of an answer). A stream the caller abandons (or interrupts, e.g.
+        with ``KeyboardInterrupt``) counts as a call, not an error; its underlying response
+        is closed either way.
         """
-        started = self._clock()
+        started = self._start()
         items: StreamItems | None = None
         end = StreamEnd()
         try:
@@ -140,20 +143,24 @@ class CallRunner:
                         yield item
                 elif isinstance(item, StreamEnd):
                     end = item
-        except GeneratorExit:
-            self.metrics.record_call(latency_ms=self._elapsed_ms(started))
-            raise
-        except Exception as error:
+        except BaseException as error:
             self._record_failure(started, error)
+            if _is_foreign(error):
+                raise _foreign(error) from error
             raise
         finally:
             if items is not None:
                 items.close()
-        self.metrics.record_call(
+        self.metrics.record_end(
             latency_ms=self._elapsed_ms(started),
             prompt_tokens=end.prompt_tokens,
             completion_tokens=end.completion_tokens,
         )
+
+    def _start(self) -> float:
+        started = self._clock()
+        self.metrics.record_start()
+        return started
 
     def _deadline(self, timeout: float | None) -> float | None:
         deadline = None if timeout is None else max(self.retry.policy.deadline, timeout)
@@ -163,9 +170,10 @@ class CallRunner:
         return min(self.retry.policy.deadline if deadline is None else deadline, budget)
 
     def _record_failure(self, started: float, error: BaseException) -> None:
-        self.metrics.record_call(
+        """Finish a call that raised: an error unless the caller ended it (abandoned, interrupted)."""
+        self.metrics.record_end(
             latency_ms=self._elapsed_ms(started),
-            failed=True,
+            failed=isinstance(error, Exception),
             timed_out=isinstance(error, LLMTimeoutException),
         )
 
@@ -174,6 +182,21 @@ class CallRunner:
 
     def _count_retry(self, error: LLMException, retries: int, delay: float) -> None:
         self.metrics.record_retry()
+
+
+#: Modules whose exceptions surface as themselves: a replay miss is a test-setup problem, not a call failure.
+_REPLAY_MODULES = ("obra_llm.recording", "vcr")
+
+
+def _is_foreign(error: BaseException) -> bool:
+    """An ``Exception`` no layer translated: a bug or an unforeseen input, never to reach the caller raw."""
+    if not isinstance(error, Exception) or isinstance(error, LLMException | ConfigError):
+        return False
+    return not type(error).__module__.startswith(_REPLAY_MODULES)
+
+
+def _foreign(error: BaseException) -> LLMException:
+    return LLMException(f"unexpected {type(error).__name__} during the call: {error}", retryable=False)
 
 
 def _open_and_peek(open_stream: Callable[[float], StreamItems], left: float) -> tuple[StreamItems, str | StreamEnd | None]:

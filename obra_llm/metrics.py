@@ -12,9 +12,10 @@ __all__ = ["Metrics"]
 class Metrics:
     """Counts calls, tokens, latency and failures; one lock, so totals stay exact under threads.
 
-    A call is counted once when it ends, whatever happened: ``calls`` and
-    ``total_latency_ms`` always move, ``errors`` on failure, ``timeouts`` on a timeout
-    failure (a timeout is also an error). ``retries`` counts attempts after the first.
+    A call is counted once, in ``calls``, when it starts (so a call waiting between its
+    attempts is already there when ``retries`` moves), and finished once, whatever ends it:
+    ``total_latency_ms`` and the tokens then, ``errors`` on failure, ``timeouts`` on a
+    timeout failure (a timeout is also an error). ``retries`` counts attempts after the first.
     """
 
     __slots__ = (
@@ -38,7 +39,12 @@ class Metrics:
         self._timeouts = 0
         self._retries = 0
 
-    def record_call(
+    def record_start(self) -> None:
+        """Count one call that has started."""
+        with self._lock:
+            self._calls += 1
+
+    def record_end(
         self,
         *,
         latency_ms: float,
@@ -47,9 +53,8 @@ class Metrics:
         failed: bool = False,
         timed_out: bool = False,
     ) -> None:
-        """Count one finished call."""
+        """Finish one started call: its time, tokens and outcome."""
         with self._lock:
-            self._calls += 1
             self._latency_ms += latency_ms
             self._prompt_tokens += prompt_tokens
             self._completion_tokens += completion_tokens

@@ -683,11 +683,6 @@ def test_a_keyboard_interrupt_mid_run_kills_the_cli_and_removes_its_directory(
     assert not workdir.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="CallRunner counts only Exception, not BaseException: the shared fix to obra_llm/calls.py is branch "
-    "hostile's (issue 17 item 8, it passes there); remove this mark when it lands",
-)
 def test_a_keyboard_interrupt_mid_run_is_counted_once(tmp_path: Path, clock: SleepsAreFake, kit: CliFaultKit) -> None:
     fake = write_fake(tmp_path, kit, INTERRUPTS_ITS_CALLER)
     llm = provider(kit, fake, clock, timeout=30)

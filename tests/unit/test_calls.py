@@ -7,7 +7,14 @@ from collections.abc import Callable, Generator
 import pytest
 
 from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems, call_budget, current_budget, token_count
-from obra_llm.errors import AuthenticationError, LLMConnectionException, LLMResponseException, LLMTimeoutException
+from obra_llm.errors import (
+    AuthenticationError,
+    ConfigError,
+    LLMConnectionException,
+    LLMException,
+    LLMResponseException,
+    LLMTimeoutException,
+)
 from obra_llm.retry import RetryPolicy
 from tests.support.fakes import FakeClock
 
@@ -19,7 +26,7 @@ def _runner(clock: FakeClock, attempts: int = 3) -> CallRunner:
 class Provider:
     """Opens scripted streams: each open takes the next script; records opens and closes."""
 
-    def __init__(self, clock: FakeClock, scripts: list[list[str | StreamEnd | Exception]], *, open_error: Exception | None = None) -> None:
+    def __init__(self, clock: FakeClock, scripts: list[list[str | StreamEnd | BaseException]], *, open_error: Exception | None = None) -> None:
         self.clock = clock
         self.scripts = list(scripts)
         self.open_error = open_error
@@ -35,11 +42,11 @@ class Provider:
             raise error
         return self._items(self.scripts.pop(0))
 
-    def _items(self, script: list[str | StreamEnd | Exception]) -> StreamItems:
+    def _items(self, script: list[str | StreamEnd | BaseException]) -> StreamItems:
         try:
             for item in script:
                 self.clock.advance(0.125)
-                if isinstance(item, Exception):
+                if isinstance(item, BaseException):
                     raise item
                 yield item
         finally:
@@ -114,20 +121,87 @@ def test_complete_retry_then_success_counts_one_call_and_one_retry() -> None:
     assert (snapshot["calls"], snapshot["errors"], snapshot["retries"], snapshot["total_tokens"]) == (1, 0, 1, 2)
 
 
-def test_complete_non_llm_error_is_recorded_and_propagates() -> None:
+def test_complete_non_llm_error_is_recorded_and_raised_as_an_llm_exception() -> None:
     clock = FakeClock()
     runner = _runner(clock)
 
     def attempt(left: float) -> Completion:
-        raise RuntimeError("bug")
+        raise OverflowError("timestamp out of range for platform time_t")
 
-    with pytest.raises(RuntimeError, match="bug"):
+    with pytest.raises(LLMException) as caught:
         runner.complete(attempt)
+    assert str(caught.value) == "unexpected OverflowError during the call: timestamp out of range for platform time_t"
+    assert isinstance(caught.value.__cause__, OverflowError)
+    assert caught.value.retryable is False
     snapshot = runner.metrics.snapshot()
     assert (snapshot["calls"], snapshot["errors"], snapshot["retries"]) == (1, 1, 0)
 
 
+def test_complete_config_error_passes_unwrapped() -> None:
+    runner = _runner(FakeClock())
+
+    def attempt(left: float) -> Completion:
+        raise ConfigError("bad option")
+
+    with pytest.raises(ConfigError, match="bad option"):
+        runner.complete(attempt)
+
+
+def test_a_call_waiting_to_retry_is_already_counted() -> None:
+    """Seen on 19bf5c7: during the retry sleep the metrics said calls=0 with retries=1."""
+    clock = FakeClock()
+    seen: list[tuple[int, int]] = []
+
+    def sleep(seconds: float) -> None:
+        snapshot = runner.metrics.snapshot()
+        seen.append((snapshot["calls"], snapshot["retries"]))
+        clock.sleep(seconds)
+
+    runner = CallRunner(RetryPolicy(attempts=2), clock=clock, sleep=sleep, draw=lambda: 0.0)
+    outcomes: list[Completion | Exception] = [LLMConnectionException("refused"), Completion("ok")]
+
+    def attempt(left: float) -> Completion:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert runner.complete(attempt).text == "ok"
+    assert seen == [(1, 1)]
+    assert runner.metrics.snapshot()["calls"] == 1
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_complete_interrupted_counts_one_call_not_an_error(interrupt: type[BaseException]) -> None:
+    clock = FakeClock()
+    runner = _runner(clock)
+
+    def attempt(left: float) -> Completion:
+        clock.advance(0.5)
+        raise interrupt
+
+    with pytest.raises(interrupt):
+        runner.complete(attempt)
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["total_latency_ms"]) == (1, 0, 500.0)
+
+
 # -- stream ------------------------------------------------------------------------------
+
+
+def test_stream_interrupted_mid_stream_counts_one_call_and_closes_the_source() -> None:
+    """Seen on 19bf5c7: a KeyboardInterrupt mid-stream left calls at 0."""
+    clock = FakeClock()
+    runner = _runner(clock)
+    provider = Provider(clock, [["a", KeyboardInterrupt(), "never"]])
+    pieces: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        pieces.extend(runner.stream(provider.open))
+    assert pieces == ["a"]
+    assert provider.closed == 1
+    snapshot = runner.metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["retries"]) == (1, 0, 0)
+
 
 
 def test_stream_yields_pieces_and_records_usage() -> None:
@@ -261,7 +335,7 @@ def test_stream_non_llm_error_mid_stream_is_recorded_and_closes_the_source() -> 
     clock = FakeClock()
     runner = _runner(clock)
     provider = Provider(clock, [["a", ValueError("parser bug")]])
-    with pytest.raises(ValueError, match="parser bug"):
+    with pytest.raises(LLMException, match="unexpected ValueError during the call: parser bug"):
         list(runner.stream(provider.open))
     assert provider.closed == 1
     assert runner.metrics.snapshot()["errors"] == 1

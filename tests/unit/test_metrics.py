@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from obra_llm.metrics import Metrics
 
@@ -16,6 +17,23 @@ SNAPSHOT_KEYS = {
     "completion_tokens",
     "retries",
 }
+
+
+def _call(metrics: Metrics, **end: Any) -> None:
+    """One whole call: started, then finished with ``end``."""
+    metrics.record_start()
+    metrics.record_end(**end)
+
+
+def test_a_started_call_is_counted_before_it_ends() -> None:
+    metrics = Metrics()
+    metrics.record_start()
+    metrics.record_retry()
+    snapshot = metrics.snapshot()
+    assert (snapshot["calls"], snapshot["retries"], snapshot["errors"], snapshot["total_latency_ms"]) == (1, 1, 0, 0.0)
+    metrics.record_end(latency_ms=2.0, failed=True)
+    snapshot = metrics.snapshot()
+    assert (snapshot["calls"], snapshot["errors"], snapshot["total_latency_ms"]) == (1, 1, 2.0)
 
 
 def test_fresh_snapshot_is_all_zero() -> None:
@@ -37,7 +55,7 @@ def test_snapshot_has_exactly_the_orchestrator_keys() -> None:
 
 def test_successful_call_counts_tokens_and_latency() -> None:
     metrics = Metrics()
-    metrics.record_call(latency_ms=12.5, prompt_tokens=7, completion_tokens=5)
+    _call(metrics, latency_ms=12.5, prompt_tokens=7, completion_tokens=5)
     assert metrics.snapshot() == {
         "calls": 1,
         "total_tokens": 12,
@@ -52,21 +70,21 @@ def test_successful_call_counts_tokens_and_latency() -> None:
 
 def test_failed_call_is_an_error_and_a_call() -> None:
     metrics = Metrics()
-    metrics.record_call(latency_ms=3.0, failed=True)
+    _call(metrics, latency_ms=3.0, failed=True)
     snapshot = metrics.snapshot()
     assert (snapshot["calls"], snapshot["errors"], snapshot["timeouts"]) == (1, 1, 0)
 
 
 def test_timeout_counts_as_error_too() -> None:
     metrics = Metrics()
-    metrics.record_call(latency_ms=3.0, timed_out=True)
+    _call(metrics, latency_ms=3.0, timed_out=True)
     snapshot = metrics.snapshot()
     assert (snapshot["calls"], snapshot["errors"], snapshot["timeouts"]) == (1, 1, 1)
 
 
 def test_failed_timeout_is_one_error_not_two() -> None:
     metrics = Metrics()
-    metrics.record_call(latency_ms=1.0, failed=True, timed_out=True)
+    _call(metrics, latency_ms=1.0, failed=True, timed_out=True)
     snapshot = metrics.snapshot()
     assert (snapshot["errors"], snapshot["timeouts"]) == (1, 1)
 
@@ -82,7 +100,7 @@ def test_retries_do_not_count_as_calls() -> None:
 def test_snapshot_is_a_copy() -> None:
     metrics = Metrics()
     before = metrics.snapshot()
-    metrics.record_call(latency_ms=1.0)
+    _call(metrics, latency_ms=1.0)
     assert before["calls"] == 0
     assert metrics.snapshot()["calls"] == 1
 
@@ -95,7 +113,7 @@ def test_totals_are_exact_under_16_threads_of_100_calls() -> None:
     def work() -> None:
         start.wait()
         for index in range(calls_each):
-            metrics.record_call(
+            _call(metrics, 
                 latency_ms=1.5,
                 prompt_tokens=2,
                 completion_tokens=3,
