@@ -10,6 +10,8 @@ import math
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from obra_llm.config.constraints import MAX_COUNT, MAX_SECONDS
+from obra_llm.config.convert import shown_value
 from obra_llm.errors import ConfigError
 from obra_llm.protocol import GenerateOptions
 
@@ -35,7 +37,7 @@ def validate_options(
     problems: list[str] = []
     for name, value in options.items():
         if name not in ALL_OPTIONS:
-            problems.append(f"unknown option {name!r}; generate() accepts {sorted(ALL_OPTIONS)}")
+            problems.append(f"unknown option {shown_value(name)}; generate() accepts {sorted(ALL_OPTIONS)}")
         elif name not in supported:
             problems.append(f"option {name!r} is not supported by {provider}; it accepts {sorted(supported)}")
         else:
@@ -52,21 +54,25 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check(name: str, value: Any, temperature_range: tuple[float, float], max_stop: int | None) -> str | None:
     low, high = temperature_range
     if name == "temperature" and not (_is_number(value) and low <= value <= high):
-        return f"temperature={value!r} must be a number from {low:g} to {high:g}"
-    if name == "max_tokens" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        return f"max_tokens={value!r} must be a whole number >= 1"
-    if name == "timeout" and not (_is_number(value) and value > 0):
-        return f"timeout={value!r} must be a number of seconds > 0"
-    if name == "seed" and not (isinstance(value, int) and not isinstance(value, bool)):
-        return f"seed={value!r} must be a whole number"
+        return f"temperature={shown_value(value)} must be a number from {low:g} to {high:g}"
+    if name == "max_tokens" and not (_is_whole(value) and 1 <= value <= MAX_COUNT):
+        return f"max_tokens={shown_value(value)} must be a whole number from 1 to {MAX_COUNT}"
+    if name == "timeout" and not (_is_number(value) and 0 < value <= MAX_SECONDS):
+        return f"timeout={shown_value(value)} must be a number of seconds > 0 and <= {MAX_SECONDS:g} (a day)"
+    if name == "seed" and not (_is_whole(value) and -(2**63) <= value < 2**63):
+        return f"seed={shown_value(value)} must be a whole number that fits in 64 bits"
     if name == "system" and not isinstance(value, str):
         return f"system must be a string, not {type(value).__name__}"
     if name == "stop":
         if not isinstance(value, list | tuple) or not all(isinstance(item, str) and item for item in value):
-            return f"stop={value!r} must be a list of non-empty strings"
+            return f"stop={shown_value(value)} must be a list of non-empty strings"
         if max_stop is not None and len(value) > max_stop:
             return f"stop has {len(value)} sequences; at most {max_stop} are allowed"
     return None

@@ -11,6 +11,7 @@ import functools
 import math
 import os
 import re
+import reprlib
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from obra_llm.config.expand import expand_env
 from obra_llm.config.secret import Secret
 from obra_llm.errors import ConfigError
 
-__all__ = ["converter", "parse_settings", "settings_keys"]
+__all__ = ["converter", "parse_settings", "settings_keys", "shown_value"]
 
 SettingsT = TypeVar("SettingsT", bound=attrs.AttrsInstance)
 
@@ -31,6 +32,11 @@ _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _STR_OR_NUMBER_OR_NONE = str | float | None
 _STR_OR_NUMBER = (str | float, _STR_OR_NUMBER_OR_NONE)
+#: A value or key longer than this is cut in messages: a 15 MB config must not give a 15 MB error.
+_SHOWN_CHARS = 120
+#: How many problems one ``ConfigError`` lists (all of them stay in its ``problems``).
+_LISTED_PROBLEMS = 20
+_USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
 #: Old names of a key, and the key they mean (when the settings class has no key of the old name).
 _LEGACY_KEYS = {"endpoint": "base_url", "api_url": "base_url"}
 
@@ -169,7 +175,8 @@ def parse_settings(
     if callable(cross_check):
         problems += [problem.replace("@ $.", f"@ {root}.") for problem in cross_check()]
     if problems or settings is None:
-        lines = "\n".join(f"  - {problem}" for problem in problems)
+        listed = [*problems[:_LISTED_PROBLEMS], *([f"... and {len(problems) - _LISTED_PROBLEMS} more"] if len(problems) > _LISTED_PROBLEMS else [])]
+        lines = "\n".join(f"  - {problem}" for problem in listed)
         msg = f"invalid {provider} configuration{where}:\n{lines}"
         raise ConfigError(msg, problems=problems)
     return settings
@@ -188,15 +195,16 @@ def _unknown_key_problems(values: Mapping[str, Any], known: tuple[str, ...], roo
     for key in values:
         if key in known:
             continue
-        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        name = str(key)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) if len(name) <= _SHOWN_CHARS else []
         hint = f"did you mean {close[0]!r}?" if close else f"allowed keys: {', '.join(sorted(known))}"
-        problems.append(f"unknown key {key!r} ({hint}) @ {root}.{key}")
+        problems.append(f"unknown key {shown_value(key)} ({hint}) @ {root}.{_bounded(name)}")
     return problems
 
 
 def _structure_field(field: attrs.Attribute[Any], raw: Any, path: str) -> tuple[str | None, Any]:
     secret = field.type in (Secret, Secret | None)
-    shown = "<hidden>" if secret else repr(raw)
+    shown = "<hidden>" if secret else shown_value(raw)
     if field.type is None:
         msg = f"settings field {field.name!r} has no type annotation"
         raise TypeError(msg)
@@ -208,13 +216,31 @@ def _structure_field(field: attrs.Attribute[Any], raw: Any, path: str) -> tuple[
     check = check_of(field)
     if check is not None and not check.accepts(value):
         verdict = "not valid" if check.predicate is not None else "out of range"
-        return f"{shown} is {verdict}: expected {check.allowed} @ {path}", None
+        detail = check.explain(value) if check.explain is not None else None
+        because = f"{detail}; " if detail else ""
+        return f"{shown} is {verdict}: {because}expected {check.allowed} @ {path}", None
     return None, value
+
+
+def shown_value(value: Any) -> str:
+    """``repr(value)`` for a message: URL credentials masked, bounded work and length (``reprlib``)."""
+    if isinstance(value, str):
+        value = _USERINFO.sub("***@", value)
+    return _bounded(_USERINFO.sub("***@", _SHOWN.repr(value)))
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxother = 3, _SHOWN_CHARS, _SHOWN_CHARS
+_SHOWN.maxlist = _SHOWN.maxtuple = _SHOWN.maxdict = _SHOWN.maxset = 6
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS] + "..."
 
 
 def _reason(error: BaseException) -> str:
     if isinstance(error, cattrs.BaseValidationError):
         return "; ".join(_reason(inner) for inner in error.exceptions)
     if isinstance(error, ValueError | TypeError) and str(error):
-        return str(error).splitlines()[0]
+        return _bounded(str(error).splitlines()[0])
     return f"expected another type ({type(error).__name__})"

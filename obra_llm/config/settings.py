@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from obra_llm.config.constraints import at_least, between, greater_than
+from obra_llm.config.constraints import MAX_COUNT, at_least, between, seconds
 
 __all__ = ["CommonSettings", "RetrySettings"]
 
@@ -16,14 +16,15 @@ class RetrySettings:
     ``retry_attempts`` counts every attempt, the first included: 1 means never retry.
     ``retry_deadline`` bounds a whole call, every attempt and wait included; unset, it is
     ``max(60 s, timeout)``. ``retry_after_max`` is the longest wait a server may ask for;
-    asking for more fails fast.
+    asking for more fails fast. Every duration is at most a day (``MAX_SECONDS``), every
+    count at most 100 attempts: larger values would overflow the clocks the deadline uses.
     """
 
-    retry_attempts: int = attrs.field(default=3, metadata=at_least(1))
-    retry_backoff_base: float = attrs.field(default=0.5, metadata=at_least(0))
-    retry_backoff_max: float = attrs.field(default=8.0, metadata=at_least(0))
-    retry_deadline: float | None = attrs.field(default=None, metadata=greater_than(0))
-    retry_after_max: float = attrs.field(default=60.0, metadata=at_least(0))
+    retry_attempts: int = attrs.field(default=3, metadata=at_least(1, 100))
+    retry_backoff_base: float = attrs.field(default=0.5, metadata=seconds(inclusive=True))
+    retry_backoff_max: float = attrs.field(default=8.0, metadata=seconds(inclusive=True))
+    retry_deadline: float | None = attrs.field(default=None, metadata=seconds())
+    retry_after_max: float = attrs.field(default=60.0, metadata=seconds(inclusive=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -32,9 +33,9 @@ class CommonSettings(RetrySettings):
 
     type: str = ""
     model: str
-    timeout: float = attrs.field(default=120.0, metadata=greater_than(0))
+    timeout: float = attrs.field(default=120.0, metadata=seconds())
     temperature: float | None = attrs.field(default=None, metadata=between(0, 2))
-    max_tokens: int | None = attrs.field(default=None, metadata=at_least(1))
+    max_tokens: int | None = attrs.field(default=None, metadata=at_least(1, MAX_COUNT))
     system: str | None = None
 
     def problems(self) -> list[str]:

@@ -39,13 +39,13 @@ def test_no_options_are_valid() -> None:
         ("temperature", True, "temperature=True must be a number from 0 to 2"),
         ("temperature", float("nan"), "temperature=nan must be a number from 0 to 2"),
         ("temperature", "0.5", "temperature='0.5' must be a number from 0 to 2"),
-        ("max_tokens", 0, "max_tokens=0 must be a whole number >= 1"),
-        ("max_tokens", 1.0, "max_tokens=1.0 must be a whole number >= 1"),
-        ("max_tokens", True, "max_tokens=True must be a whole number >= 1"),
-        ("timeout", 0, "timeout=0 must be a number of seconds > 0"),
-        ("timeout", float("inf"), "timeout=inf must be a number of seconds > 0"),
-        ("seed", 1.5, "seed=1.5 must be a whole number"),
-        ("seed", False, "seed=False must be a whole number"),
+        ("max_tokens", 0, "max_tokens=0 must be a whole number from 1 to 2147483647"),
+        ("max_tokens", 1.0, "max_tokens=1.0 must be a whole number from 1 to 2147483647"),
+        ("max_tokens", True, "max_tokens=True must be a whole number from 1 to 2147483647"),
+        ("timeout", 0, "timeout=0 must be a number of seconds > 0 and <= 86400 (a day)"),
+        ("timeout", float("inf"), "timeout=inf must be a number of seconds > 0 and <= 86400 (a day)"),
+        ("seed", 1.5, "seed=1.5 must be a whole number that fits in 64 bits"),
+        ("seed", False, "seed=False must be a whole number that fits in 64 bits"),
         ("system", 3, "system must be a string, not int"),
         ("stop", "END", "stop='END' must be a list of non-empty strings"),
         ("stop", ["ok", ""], "stop=['ok', ''] must be a list of non-empty strings"),
@@ -77,7 +77,7 @@ def test_every_problem_is_reported_at_once() -> None:
     assert caught.value.problems == (
         "temperature=9 must be a number from 0 to 2",
         f"unknown option 'top_k'; generate() accepts {sorted(ALL_OPTIONS)}",
-        "max_tokens=0 must be a whole number >= 1",
+        "max_tokens=0 must be a whole number from 1 to 2147483647",
     )
 
 

@@ -144,7 +144,7 @@ def test_validate_config_names_the_source() -> None:
     with pytest.raises(ConfigError) as caught:
         validate_config({"timeout": -1}, source="cfg.yaml")
     assert str(caught.value) == (
-        "invalid ollama configuration (from cfg.yaml):\n  - -1 is out of range: expected a number > 0 @ $.timeout"
+        "invalid ollama configuration (from cfg.yaml):\n  - -1 is out of range: expected a number of seconds > 0 and <= 86400 (a day) @ $.timeout"
     )
 
 

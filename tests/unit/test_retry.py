@@ -308,7 +308,7 @@ def test_manager_from_config_sleeps_the_configured_backoff() -> None:
 def test_manager_from_config_rejects_zero_attempts() -> None:
     with pytest.raises(ConfigError) as caught:
         create_retry_manager_from_config({"retry_attempts": 0})
-    assert caught.value.problems == ("0 is out of range: expected a number >= 1 @ $.retry_attempts",)
+    assert caught.value.problems == ("0 is out of range: expected a number from 1 to 100 @ $.retry_attempts",)
 
 
 def test_manager_from_config_rejects_a_misspelt_retry_key() -> None:
