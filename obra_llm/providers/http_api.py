@@ -32,7 +32,7 @@ from obra_llm.providers.http_wire import HttpSettings, HttpWire
 from obra_llm.providers.lifecycle import PROBE_TIMEOUT, Lifecycle
 from obra_llm.retry import RetryPolicy
 from obra_llm.transports.endpoint import HttpEndpoint, WireRequest
-from obra_llm.transports.http import error_reply, redactor
+from obra_llm.transports.http import error_reply, redactor, redirect_refused
 
 __all__ = ["PROBE_TIMEOUT", "HttpLLM", "Seams"]
 
@@ -229,7 +229,9 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
                 opened.close()
 
     def _error(self, state: _Ready[S], response: httpx.Response) -> LLMException:
-        """The wire's exception for a non-2xx ``response`` (its body already read), parsed once."""
+        """The wire's exception for a non-2xx ``response`` (its body already read), parsed once; a 3xx is refused."""
+        if 300 <= response.status_code < 400:
+            return redirect_refused(response)
         return self.wire.map_error(error_reply(response, self.wire.error_text, state.redact), state.settings)
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "ErrorReply",
     "error_reply",
     "redactor",
+    "redirect_refused",
     "safe_url",
     "translate_transport_errors",
 ]
@@ -213,6 +214,28 @@ def error_reply(response: httpx.Response, extract: Callable[[Any], str | None], 
     detail = redact(text if text else (raw.strip() or "(empty body)"))
     detail = detail if len(detail) <= _DETAIL_CHARS else detail[:_DETAIL_CHARS] + "..."
     return ErrorReply(response.status_code, response.reason_phrase or "error", response.headers, response.request.url.path, body, detail)
+
+
+def redirect_refused(response: httpx.Response) -> LLMResponseException:
+    """The error for a 3xx answer: never an answer, never followed, never retried.
+
+    Names only the origin the ``Location`` points to (scheme, host, port): its path and
+    query may carry a token, and its userinfo a password.
+    """
+    location = response.headers.get("location")
+    where = "without a Location"
+    if location:
+        try:
+            target = response.request.url.join(location)
+            origin = f"{target.scheme}://{target.host}" + (f":{target.port}" if target.port else "")
+        except (httpx.InvalidURL, ValueError):
+            origin = "an address that is not a valid URL"
+        where = f"to {origin}"
+    msg = (
+        f"HTTP {response.status_code} {response.reason_phrase or 'redirect'} from {response.request.url.path}: a redirect "
+        f"{where}, not followed (nothing is sent there): set the base URL to the address that answers"
+    )
+    return LLMResponseException(msg, status_code=response.status_code, retryable=False)
 
 
 def error_for_status(
