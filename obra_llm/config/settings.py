@@ -40,9 +40,12 @@ class CommonSettings(RetrySettings):
 
     def problems(self) -> list[str]:
         """Contradictions between keys, which no single key's check can see."""
+        problems = []
         if self.retry_deadline is not None and self.retry_deadline < self.timeout:
-            return [
+            problems.append(
                 f"retry_deadline={self.retry_deadline:g} is shorter than timeout={self.timeout:g}, so no attempt "
                 "could use its whole timeout: raise retry_deadline or lower timeout @ $.retry_deadline"
-            ]
-        return []
+            )
+        if self.model in (".", ".."):
+            problems.append(f"{self.model!r} is a URL dot segment, not a model name @ $.model")
+        return problems

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import attrs
 
@@ -35,7 +34,7 @@ from obra_llm.options import ALL_OPTIONS, Call
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
-from obra_llm.transports.endpoint import WireRequest
+from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
@@ -189,7 +188,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
         return super().map_error(reply, settings)
 
     def model_request(self, settings: AnthropicSettings) -> WireRequest | None:
-        return WireRequest(f"/v1/models/{quote(settings.model, safe='')}", method="GET")
+        return WireRequest(f"/v1/models/{path_segment(settings.model)}", method="GET")
 
     def model_facts(self, body: Any | None, settings: AnthropicSettings) -> ModelFacts:
         """``max_input_tokens`` from the models endpoint, else the family's window from a table."""

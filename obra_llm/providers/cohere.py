@@ -18,7 +18,6 @@ import logging
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any, TypeGuard
-from urllib.parse import quote
 
 import attrs
 
@@ -27,7 +26,7 @@ from obra_llm.errors import AuthenticationError, LLMException, LLMResponseExcept
 from obra_llm.options import Call
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
-from obra_llm.transports.endpoint import WireRequest
+from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
@@ -142,7 +141,7 @@ class CohereWire(HttpWire[CohereSettings]):
         return error_for_status(reply, provider=_PROVIDER, retryable=_RETRYABLE.get(status))
 
     def model_request(self, settings: CohereSettings) -> WireRequest | None:
-        return WireRequest(f"/v1/models/{quote(settings.model, safe='')}", method="GET")
+        return WireRequest(f"/v1/models/{path_segment(settings.model)}", method="GET")
 
     def model_facts(self, body: Any | None, settings: CohereSettings) -> ModelFacts:
         """``context_length`` from ``GET /v1/models/{model}``, else the ``CONTEXT_LENGTHS`` table."""

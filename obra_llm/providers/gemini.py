@@ -22,6 +22,7 @@ import attrs
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import at_least
+from obra_llm.config.convert import shown_value
 from obra_llm.errors import (
     AuthenticationError,
     ConfigError,
@@ -34,7 +35,7 @@ from obra_llm.options import Call
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
-from obra_llm.transports.endpoint import WireRequest
+from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import iter_sse_or_json
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
@@ -52,6 +53,8 @@ _MAX_STOP = 5
 _SEED_RANGE = (-(2**31), 2**31 - 1)
 #: A pretty-printed error chunk larger than this is not an error chunk but corrupt input.
 _MAX_BARE_JSON_BYTES = 1024 * 1024
+#: The collections a Gemini model name may start with.
+_COLLECTIONS = ("models", "tunedModels")
 _RETRY_DELAY = re.compile(r"\s*(\d+(?:\.\d*)?)s\s*")
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
@@ -81,6 +84,13 @@ class GeminiSettings(HttpSettings):
 
     model: str = GEMINI.default_model
     thinking_budget: int | None = attrs.field(default=None, metadata=at_least(-1))
+
+    def problems(self) -> list[str]:
+        collection, slash, _ = self.model.partition("/")
+        if slash and collection not in _COLLECTIONS:
+            allowed = " or ".join(f"{name}/<id>" for name in _COLLECTIONS)
+            return [*super().problems(), f"{shown_value(self.model)} is not valid: a Gemini model is an id or {allowed} @ $.model"]
+        return super().problems()
 
 
 class GeminiWire(HttpWire[GeminiSettings]):
@@ -156,8 +166,12 @@ class GeminiLLM(HttpLLM[GeminiSettings]):
 
 
 def _model_path(model: str) -> str:
-    """``models/<id>`` for a bare id; names that already have a collection (``tunedModels/x``) stay."""
-    return model if "/" in model else f"models/{model}"
+    """``models/<id>`` for a bare id; ``tunedModels/<id>`` (or ``models/<id>``) as given; the id quoted.
+
+    The collection is checked with the settings (``GeminiSettings.problems``).
+    """
+    collection, slash, name = model.partition("/")
+    return f"{collection}/{path_segment(name)}" if slash else f"models/{path_segment(model)}"
 
 
 def _map_request(settings: GeminiSettings, prompt: str, call: Call) -> dict[str, Any]:

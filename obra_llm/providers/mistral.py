@@ -12,7 +12,6 @@ is a 400 ``invalid_model``; ``GET /v1/models/{id}`` states ``max_context_length`
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +23,7 @@ from obra_llm.options import Call
 from obra_llm.providers.chat_completions import ChatCompletionsWire, ChatSettings, error_fields
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.http_wire import Identity, ModelFacts, context_from_table
-from obra_llm.transports.endpoint import WireRequest
+from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.http import ErrorReply
 
 __all__ = ["MISTRAL", "MistralLLM", "MistralSettings", "MistralWire"]
@@ -94,7 +93,7 @@ class MistralWire(ChatCompletionsWire[MistralSettings]):
         return super().map_error(reply, settings)
 
     def model_request(self, settings: MistralSettings) -> WireRequest | None:
-        return WireRequest(f"/v1/models/{urllib.parse.quote(settings.model, safe=':')}", method="GET")
+        return WireRequest(f"/v1/models/{path_segment(settings.model, safe=':')}", method="GET")
 
     def model_facts(self, body: Any | None, settings: MistralSettings) -> ModelFacts:
         """The card's ``max_context_length`` (32768 when it states none, as the SDK assumes);

@@ -17,13 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 import httpx
 
 from obra_llm._version import __version__
+from obra_llm.errors import ConfigError
 from obra_llm.transports.http import attempt_timeout, pooled_transport, safe_url, translate_transport_errors
 
-__all__ = ["HttpEndpoint", "OpenStream", "WireRequest"]
+__all__ = ["HttpEndpoint", "OpenStream", "WireRequest", "path_segment"]
 
 #: Sent with every request; a provider's own headers (credentials, versions) are added to them.
 _DEFAULT_HEADERS: Mapping[str, str] = {
@@ -39,6 +41,18 @@ _SAME_TIMEOUT = 0.05
 
 #: How many distinct URLs an endpoint keeps parsed (a provider uses a handful: chat, probe, model).
 _CACHED_URLS = 64
+
+
+def path_segment(value: str, *, key: str = "model", safe: str = "") -> str:
+    """``value`` (a model name) quoted as one URL path segment, so that it stays in its place.
+
+    ``/``, ``?`` and ``#`` are escaped; a value that is empty or a dot segment (``.``,
+    ``..``, which every URL normaliser resolves upwards) names no segment and is refused.
+    """
+    if value in ("", ".", ".."):
+        msg = f"{key}={value!r} cannot be sent as part of a URL path: name a real {key}"
+        raise ConfigError(msg)
+    return quote(value, safe=safe)
 
 
 class WireRequest(NamedTuple):
