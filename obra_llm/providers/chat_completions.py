@@ -60,11 +60,12 @@ _KEY_TAIL = re.compile(r"(\*{3,})[A-Za-z0-9]+")
 
 @attrs.frozen
 class ErrorFields:
-    """What an error body says, each part ``None`` when absent: readable text, type, code."""
+    """What an error body says, each part ``None`` when absent: readable text, type, code, param."""
 
     message: str | None = None
     type: str | None = None
     code: str | None = None
+    param: str | None = None
 
 
 # -- response processing (wire -> ours) ----------------------------------------------------------
@@ -202,10 +203,12 @@ def error_fields(body: Any) -> ErrorFields:
     message = _readable(source.get("message")) or _readable(source.get("detail"))
     kind = source.get("type")
     code = source.get("code")
+    param = source.get("param")
     return ErrorFields(
         message=message,
         type=kind if isinstance(kind, str) else None,
         code=str(code) if isinstance(code, str | int) and not isinstance(code, bool) else None,
+        param=param if isinstance(param, str) and param else None,
     )
 
 
@@ -399,12 +402,35 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         if reply.status == 404:
             hint = f"{reply.detail} (check base_url: OpenAI-compatible servers usually serve the API under /v1)"
             return error_for_status(reply, provider=self.provider, detail=hint)
+        refused = _refused_parameter(reply.status, fields)
+        if refused is not None:
+            detail = f"model {settings.model!r} refuses the parameter {refused!r}: {reply.detail} (leave that option out for it)"
+            return error_for_status(reply, provider=self.provider, detail=detail, retryable=False)
         return super().map_error(reply, settings)
 
     def model_not_found(self, reply: ErrorReply, settings: C) -> LLMException:
         """The not-retried error for a model the server does not have."""
         msg = f"model {settings.model!r} is not available at {safe_url(self.identity.url(settings))}: {reply.detail}"
         return error_for_status(reply, provider=self.provider, detail=msg, kind=ModelNotFoundError, retryable=False)
+
+
+#: The 400 codes OpenAI gives a parameter a model does not take: ``o1-mini`` answers ``stop``
+#: with ``unsupported_parameter`` ("Unsupported parameter: 'stop' is not supported with this
+#: model.", param ``stop``) and a system message with ``unsupported_value`` (param
+#: ``messages[0].role``), as recorded against the real API (issue 17). No model is refused a
+#: parameter before sending: the API's own answer is the evidence, mapped here.
+_REFUSED_PARAMETER_CODES = frozenset({"unsupported_parameter", "unsupported_value"})
+_QUOTED_PARAMETER = re.compile(r"Unsupported (?:parameter|value): '([^']+)'")
+
+
+def _refused_parameter(status: int, fields: ErrorFields) -> str | None:
+    """The parameter a 400 says the model does not take, or ``None``."""
+    if status != 400:
+        return None
+    named = _QUOTED_PARAMETER.match(fields.message or "")
+    if fields.code in _REFUSED_PARAMETER_CODES or named:
+        return fields.param or (named.group(1) if named else "unknown")
+    return None
 
 
 def _names_missing_model(status: int, fields: ErrorFields, model: str) -> bool:
