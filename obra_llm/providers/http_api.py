@@ -98,6 +98,8 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
             timeout=settings.timeout,
             headers=access.headers,
             transport=self._transport,
+            max_body_bytes=settings.max_response_bytes,
+            max_line_bytes=settings.max_line_bytes,
         )
         policy = RetryPolicy.from_settings(settings, timeout=settings.timeout)
         calls = CallRunner(policy, clock=self._clock, sleep=self._sleep)

@@ -22,14 +22,14 @@ import attrs
 import httpx
 
 from obra_llm.calls import Completion, StreamItems
-from obra_llm.config.constraints import env_variable, header_value, http_url, is_header_safe
+from obra_llm.config.constraints import MAX_COUNT, between, env_variable, header_value, http_url, is_header_safe
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import AuthenticationError, ConfigError, LLMException, LLMResponseException
 from obra_llm.options import ALL_OPTIONS, Call, validate_options
 from obra_llm.protocol import GenerateOptions
 from obra_llm.tokens import estimate_tokens
-from obra_llm.transports.endpoint import WireRequest
+from obra_llm.transports.endpoint import MAX_BODY_BYTES, MAX_LINE_BYTES, WireRequest
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
 __all__ = ["Access", "HttpSettings", "HttpWire", "Identity", "ModelFacts", "answer_object", "context_from_table", "listed_names", "resolve_key"]
@@ -80,10 +80,13 @@ class HttpSettings(CommonSettings):
 
     ``base_url`` unset means the provider's default (``endpoint`` and ``api_url`` are old
     names of it). ``api_key`` is the key itself (``${VAR}`` references work);
-    ``api_key_env`` names a variable to read it from instead.
+    ``api_key_env`` names a variable to read it from instead. ``max_response_bytes`` bounds
+    a whole answer's decoded body (64 MiB), ``max_line_bytes`` one line of a stream (16 MiB).
     """
 
     base_url: str | None = attrs.field(default=None, metadata=http_url())
+    max_response_bytes: int = attrs.field(default=MAX_BODY_BYTES, metadata=between(1024, MAX_COUNT))
+    max_line_bytes: int = attrs.field(default=MAX_LINE_BYTES, metadata=between(1024, MAX_COUNT))
     api_key: Secret | None = attrs.field(default=None, metadata=header_value())
     api_key_env: str | None = attrs.field(default=None, metadata=env_variable())
 

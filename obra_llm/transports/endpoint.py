@@ -14,6 +14,7 @@ environment are honoured as the client honours them (``pooled_transport``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
@@ -22,10 +23,15 @@ from urllib.parse import quote
 import httpx
 
 from obra_llm._version import __version__
-from obra_llm.errors import ConfigError
+from obra_llm.errors import ConfigError, LLMResponseException, LLMTimeoutException
 from obra_llm.transports.http import attempt_timeout, pooled_transport, safe_url, translate_transport_errors
 
-__all__ = ["HttpEndpoint", "OpenStream", "WireRequest", "path_segment"]
+__all__ = ["MAX_BODY_BYTES", "MAX_LINE_BYTES", "HttpEndpoint", "OpenStream", "WireRequest", "bounded_lines", "path_segment", "read_bounded"]
+
+#: The largest decoded body a whole answer (or an error) may have: 64 MiB, beyond any real answer.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+#: The longest decoded line a stream may send: 16 MiB (a streamed event is a few hundred bytes).
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 #: Sent with every request; a provider's own headers (credentials, versions) are added to them.
 _DEFAULT_HEADERS: Mapping[str, str] = {
@@ -41,6 +47,52 @@ _SAME_TIMEOUT = 0.05
 
 #: How many distinct URLs an endpoint keeps parsed (a provider uses a handful: chat, probe, model).
 _CACHED_URLS = 64
+
+
+def read_bounded(response: httpx.Response, limit: int, *, started: float = 0.0, timeout: float | None = None) -> None:
+    """Read ``response``'s decoded body as ``Response.read`` does, refusing it past ``limit`` bytes.
+
+    Decoded: a small gzip body may inflate a thousandfold. The read stops at the bound, so
+    memory stays near it; the error is not retried (the same request gets the same answer).
+    ``timeout`` seconds after ``started`` (``time.monotonic``) the read stops too: httpx times
+    each read, and a body trickling in a byte at a time would otherwise hold the attempt for ever.
+    """
+    parts: list[bytes] = []
+    size = 0
+    for part in response.iter_bytes():
+        size += len(part)
+        if timeout is not None and time.monotonic() - started > timeout:
+            msg = f"{response.request.url.path} did not send its whole answer within {timeout:g} s (it kept trickling in)"
+            raise LLMTimeoutException(msg, retryable=True)
+        if size > limit:
+            msg = f"the answer is larger than {limit} bytes once decoded (max_response_bytes)"
+            raise LLMResponseException(msg, status_code=response.status_code, retryable=False)
+        parts.append(part)
+    response._content = b"".join(parts)  # what Response.read() stores
+
+
+def bounded_lines(chunks: Iterator[bytes], limit: int) -> Iterator[bytes]:
+    """``chunks`` unchanged, refused once one line (between ``\\n`` or ``\\r``) runs past ``limit`` bytes.
+
+    Every stream format obra_llm reads is line-framed, so this bounds what a reader may
+    buffer; two C-level searches per chunk.
+    """
+    run = 0
+    for chunk in chunks:
+        end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+        if end < 0:
+            run += len(chunk)
+        else:
+            first = min(index for index in (chunk.find(b"\n"), chunk.find(b"\r")) if index >= 0)
+            inner = len(chunk) > limit and max(map(len, chunk.replace(b"\r", b"\n").split(b"\n"))) > limit
+            if run + first > limit or inner:
+                run = limit + 1
+            else:
+                run = len(chunk) - end - 1
+        if run > limit:
+            msg = f"a line of the streamed answer is longer than {limit} bytes (max_line_bytes)"
+            raise LLMResponseException(msg, retryable=False)
+        yield chunk
 
 
 def path_segment(value: str, *, key: str = "model", safe: str = "") -> str:
@@ -79,8 +131,12 @@ class HttpEndpoint:
         timeout: float,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self.provider = provider
+        self.max_body_bytes = max_body_bytes
+        self.max_line_bytes = max_line_bytes
         self.target = safe_url(base_url)
         self._base_url = base_url.rstrip("/")
         self._headers = httpx.Headers({**_DEFAULT_HEADERS, **(headers or {})})
@@ -94,9 +150,10 @@ class HttpEndpoint:
         """Send ``request`` and return its response with the body read (and the connection released)."""
         errors, extensions = self._per_attempt(timeout)
         with errors:
+            started = time.monotonic()
             response = self._send(request, extensions)
             try:
-                response.read()
+                read_bounded(response, self.max_body_bytes, started=started, timeout=timeout)
             finally:
                 response.close()
             return response
@@ -105,7 +162,7 @@ class HttpEndpoint:
         """Send ``request`` and return the response with its headers read and its body still to come."""
         errors, extensions = self._per_attempt(timeout)
         with errors:
-            return OpenStream(self._send(request, extensions), errors)
+            return OpenStream(self._send(request, extensions), errors, self.max_body_bytes, self.max_line_bytes)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -156,12 +213,15 @@ class OpenStream:
     ``LLMException`` (one context for the whole read, not a generator layer per chunk).
     """
 
-    __slots__ = ("_chunks", "_errors", "response")
+    __slots__ = ("_chunks", "_errors", "_max_body_bytes", "response")
 
-    def __init__(self, response: httpx.Response, errors: AbstractContextManager[None]) -> None:
+    def __init__(
+        self, response: httpx.Response, errors: AbstractContextManager[None], max_body_bytes: int, max_line_bytes: int
+    ) -> None:
         self.response = response
         self._errors = errors
-        self._chunks = response.iter_bytes()
+        self._max_body_bytes = max_body_bytes
+        self._chunks = bounded_lines(response.iter_bytes(), max_line_bytes)
 
     def reading(self) -> AbstractContextManager[None]:
         """The context that turns a failure while reading into an ``LLMException``."""
@@ -174,7 +234,7 @@ class OpenStream:
     def read(self) -> httpx.Response:
         """The response with the whole body read (an error's body, say)."""
         with self._errors:
-            self.response.read()
+            read_bounded(self.response, self._max_body_bytes)
         return self.response
 
     def drain(self) -> None:

@@ -65,6 +65,8 @@ class Chunked:
     chunk_size: int | None = None
     drop_connection: bool = False
     stall: float = 0.0
+    #: Seconds between two pieces: a body that trickles in.
+    gap: float = 0.0
 
 
 @attrs.frozen
@@ -74,6 +76,7 @@ class Raw:
     status: int
     body: bytes
     content_type: str = "text/plain"
+    headers: Mapping[str, str] = attrs.Factory(dict)
 
 
 @attrs.frozen
@@ -221,10 +224,11 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.dumps(reply.body, separators=(",", ":")).encode()
             self._send(reply.status, data, reply.content_type, reply.headers)
         elif isinstance(reply, Raw):
-            self._send(reply.status, reply.body, reply.content_type, {})
+            self._send(reply.status, reply.body, reply.content_type, reply.headers)
         elif isinstance(reply, Chunked):
             self._chunked(
-                reply.status, reply.content_type, reply.pieces, reply.chunk_size, reply.drop_connection, {}, reply.stall
+                reply.status, reply.content_type, reply.pieces, reply.chunk_size, reply.drop_connection, {}, reply.stall,
+                reply.gap,
             )
         else:
             self._chunked(
@@ -251,6 +255,7 @@ class _Handler(BaseHTTPRequestHandler):
         drop_connection: bool,
         headers: Mapping[str, str],
         stall: float = 0.0,
+        gap: float = 0.0,
     ) -> None:
         payload = "".join(texts).encode()
         self.send_response(status)
@@ -264,7 +269,9 @@ class _Handler(BaseHTTPRequestHandler):
             if chunk_size
             else [text.encode() for text in texts]
         )
-        for piece in pieces:
+        for index, piece in enumerate(pieces):
+            if gap and index:
+                time.sleep(gap)
             self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
             self.wfile.flush()
         if stall:
