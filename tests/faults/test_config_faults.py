@@ -18,7 +18,7 @@ import pytest
 
 from obra_llm import ConfigError, create_llm, load_config
 from obra_llm.registry import REGISTRY
-from tests.faults.kits import ALL_KITS, FaultKit
+from tests.faults.kits import FaultKit
 from tests.support.fakes import FakeClock
 
 #: Every message in this file must stay short, whatever the input's size.
@@ -105,12 +105,6 @@ def test_a_huge_config_gives_a_short_error(llm_type: str) -> None:
 def test_numbers_past_their_range_are_refused(llm_type: str, key: str, value: float, allowed: str) -> None:
     error = _config_error({"type": llm_type, "model": "m", **_key(llm_type), key: value})
     assert any(problem.endswith(allowed) and "out of range" in problem for problem in error.problems), error.problems
-
-
-@pytest.fixture(params=ALL_KITS, ids=[kit.name for kit in ALL_KITS])
-def kit(request: pytest.FixtureRequest) -> FaultKit[Any]:
-    chosen: FaultKit[Any] = request.param
-    return chosen
 
 
 @pytest.mark.parametrize(

@@ -15,18 +15,12 @@ from typing import Any
 import pytest
 
 from obra_llm.errors import LLMTimeoutException
-from tests.faults.kits import ALL_KITS, FaultKit
+from tests.faults.kits import FaultKit
 from tests.support.fakes import FakeClock
 from tests.support.wire_server import Chunked, Json, Raw
 
 TIMEOUT = 1.0
 MARGIN = 4.0
-
-
-@pytest.fixture(params=ALL_KITS, ids=[kit.name for kit in ALL_KITS])
-def kit(request: pytest.FixtureRequest) -> FaultKit[Any]:
-    chosen: FaultKit[Any] = request.param
-    return chosen
 
 
 def test_a_trickling_whole_answer_times_out_on_time(kit: FaultKit[Any]) -> None:

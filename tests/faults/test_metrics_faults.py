@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from obra_llm.protocol import MetricsSnapshot
-from tests.faults.kits import ALL_KITS, FaultKit
+from tests.faults.kits import FaultKit
 from tests.support.fakes import FakeClock
 from tests.support.leaks import no_leaks
 from tests.support.wire_server import Chunked, WireServer
@@ -26,12 +26,6 @@ from tests.support.wire_server import Chunked, WireServer
 PIECES = ["Hello", ", world", "."]
 STALL = 1.0
 INTERRUPT_AFTER = 0.3
-
-
-@pytest.fixture(params=ALL_KITS, ids=[kit.name for kit in ALL_KITS])
-def kit(request: pytest.FixtureRequest) -> FaultKit[Any]:
-    chosen: FaultKit[Any] = request.param
-    return chosen
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from obra_llm.errors import ConfigError, LLMException
-from tests.faults.kits import ALL_KITS, FaultKit
+from tests.faults.kits import FaultKit
 from tests.support.fakes import FakeClock
 
 #: (model, how it must appear in a path): Gemini's names may have a collection, the id is quoted.
@@ -24,12 +24,6 @@ HOSTILE = [
 ]
 #: The providers whose requests carry the model in their path.
 IN_PATH = {"anthropic", "cohere", "mistral", "gemini"}
-
-
-@pytest.fixture(params=ALL_KITS, ids=[kit.name for kit in ALL_KITS])
-def kit(request: pytest.FixtureRequest) -> FaultKit[Any]:
-    chosen: FaultKit[Any] = request.param
-    return chosen
 
 
 @pytest.mark.parametrize(("model", "quoted"), HOSTILE, ids=["dot-dot", "query", "collection-dot-dot"])

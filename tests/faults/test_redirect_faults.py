@@ -14,18 +14,12 @@ from typing import Any
 import pytest
 
 from obra_llm.errors import LLMResponseException
-from tests.faults.kits import ALL_KITS, FaultKit
+from tests.faults.kits import FaultKit
 from tests.support.fakes import FakeClock
 from tests.support.wire_server import Json, Raw
 
 PIECES = ["Hello", ", world", "."]
 TOKEN = "tok-REDIRECT-8d1f"
-
-
-@pytest.fixture(params=ALL_KITS, ids=[kit.name for kit in ALL_KITS])
-def kit(request: pytest.FixtureRequest) -> FaultKit[Any]:
-    chosen: FaultKit[Any] = request.param
-    return chosen
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])

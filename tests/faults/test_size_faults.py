@@ -16,17 +16,11 @@ import pytest
 
 from obra_llm.errors import ConfigError, LLMResponseException
 from obra_llm.transports.endpoint import MAX_BODY_BYTES
-from tests.faults.kits import ALL_KITS, KITS, FaultKit
+from tests.faults.kits import KITS, FaultKit
 from tests.support.fakes import FakeClock
 from tests.support.wire_server import Raw
 
 BOMB_BYTES = 200 * 1024 * 1024
-
-
-@pytest.fixture(params=ALL_KITS, ids=[kit.name for kit in ALL_KITS])
-def kit(request: pytest.FixtureRequest) -> FaultKit[Any]:
-    chosen: FaultKit[Any] = request.param
-    return chosen
 
 
 def _gzip_bomb(size: int) -> bytes:
