@@ -139,7 +139,7 @@ class FallbackLLM:
         except Exception as error:
             self._record_failure(chain, started, error)
             raise
-        chain.metrics.record_call(latency_ms=self._elapsed_ms(started))
+        chain.metrics.record_end(count=True, latency_ms=self._elapsed_ms(started))
         return result
 
     def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
@@ -314,7 +314,7 @@ class FallbackLLM:
                         raise LLMTimeoutException(msg, provider=_PROVIDER, retryable=False)
                     yield piece
         except GeneratorExit:
-            chain.metrics.record_call(latency_ms=self._elapsed_ms(started))
+            chain.metrics.record_end(count=True, latency_ms=self._elapsed_ms(started))
             raise
         except Exception as error:
             if serving is not None and isinstance(error, LLMException) and classify(error) in chain.moves_on:
@@ -324,7 +324,7 @@ class FallbackLLM:
         finally:
             if items is not None:
                 _close_stream(items)
-        chain.metrics.record_call(latency_ms=self._elapsed_ms(started))
+        chain.metrics.record_end(count=True, latency_ms=self._elapsed_ms(started))
 
     def _cool(self, chain: _Chain, index: int, admission: Admission | None, error: LLMException, deadline_at: float) -> None:
         """Start member ``index``'s cooldown, unless it was the chain's own deadline that ran out."""
@@ -365,8 +365,8 @@ class FallbackLLM:
         return started + (chain.settings.deadline if outer is None else min(chain.settings.deadline, outer))
 
     def _record_failure(self, chain: _Chain, started: float, error: BaseException) -> None:
-        chain.metrics.record_call(
-            latency_ms=self._elapsed_ms(started), failed=True, timed_out=isinstance(error, LLMTimeoutException)
+        chain.metrics.record_end(
+            count=True, latency_ms=self._elapsed_ms(started), failed=True, timed_out=isinstance(error, LLMTimeoutException)
         )
 
     def _elapsed_ms(self, started: float) -> float:

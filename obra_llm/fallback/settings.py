@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from obra_llm.config.constraints import at_least, greater_than
+from obra_llm.config.constraints import seconds
 from obra_llm.config.convert import parse_settings
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import ConfigError
@@ -43,10 +43,10 @@ class FallbackSettings(CommonSettings):
     model: str = ""
     members: Any = attrs.field(repr=False)
     fallback_on: dict[str, bool] = attrs.field(factory=dict)
-    deadline: float = attrs.field(default=300.0, metadata=greater_than(0))
-    min_member_time: float = attrs.field(default=1.0, metadata=at_least(0))
-    cooldown: float = attrs.field(default=60.0, metadata=at_least(0))
-    cooldown_max: float = attrs.field(default=3600.0, metadata=at_least(0))
+    deadline: float = attrs.field(default=300.0, metadata=seconds())
+    min_member_time: float = attrs.field(default=1.0, metadata=seconds(inclusive=True))
+    cooldown: float = attrs.field(default=60.0, metadata=seconds(inclusive=True))
+    cooldown_max: float = attrs.field(default=3600.0, metadata=seconds(inclusive=True))
 
     def moves_on(self) -> frozenset[str]:
         """The failure classes this chain moves on for: the defaults overlaid with ``fallback_on``."""

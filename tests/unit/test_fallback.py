@@ -169,7 +169,7 @@ def test_every_members_problems_are_reported_at_once_at_their_path() -> None:
 
 def test_chain_keys_are_checked_and_per_member_keys_refused() -> None:
     assert _problems({"type": "fallback", "cooldown": -1, "members": [{"type": "ollama"}]}) == (
-        "-1 is out of range: expected a number >= 0 @ $.cooldown",
+        "-1 is out of range: expected a number of seconds >= 0 and <= 86400 (a day) @ $.cooldown",
     )
     assert _problems({"type": "fallback", "cooldown": 90, "cooldown_max": 60, "members": [{"type": "ollama"}]}) == (
         "cooldown_max=60 is shorter than cooldown=90: raise it @ $.cooldown_max",
@@ -226,7 +226,7 @@ def test_a_members_references_are_expanded_once() -> None:
 
 def test_a_nested_chain_reports_at_the_nested_path() -> None:
     problems = _problems({"type": "fallback", "members": [{"type": "fallback", "members": [{"type": "ollama", "timeout": 0}]}]})
-    assert problems == ("0 is out of range: expected a number > 0 @ $.members[0].members[0].timeout",)
+    assert problems == ("0 is out of range: expected a number of seconds > 0 and <= 86400 (a day) @ $.members[0].members[0].timeout",)
 
 
 def test_a_chain_counts_tokens_offline_as_its_first_member() -> None:
