@@ -19,7 +19,7 @@ from obra_llm.errors import ConfigError, LLMException, LLMTimeoutException
 from obra_llm.metrics import Metrics
 from obra_llm.retry import RetryManager, RetryPolicy
 
-__all__ = ["CallRunner", "Completion", "StreamEnd", "call_budget", "current_budget", "token_count"]
+__all__ = ["CallRunner", "Completion", "StreamEnd", "call_budget", "current_budget", "token_count", "untranslated"]
 
 #: Seconds the calls started in this context may take in all (``None``: no outer bound).
 _BUDGET: ContextVar[float | None] = ContextVar("obra_llm_call_budget", default=None)
@@ -109,7 +109,7 @@ class CallRunner:
             result = self.retry.execute(attempt, deadline=self._deadline(timeout))
         except BaseException as error:
             self._record_failure(started, error)
-            if _is_foreign(error):
+            if untranslated(error):
                 raise _foreign(error) from error
             raise
         self.metrics.record_end(
@@ -145,7 +145,7 @@ class CallRunner:
                     end = item
         except BaseException as error:
             self._record_failure(started, error)
-            if _is_foreign(error):
+            if untranslated(error):
                 raise _foreign(error) from error
             raise
         finally:
@@ -188,7 +188,7 @@ class CallRunner:
 _REPLAY_MODULES = ("obra_llm.recording", "vcr")
 
 
-def _is_foreign(error: BaseException) -> bool:
+def untranslated(error: BaseException) -> bool:
     """An ``Exception`` no layer translated: a bug or an unforeseen input, never to reach the caller raw."""
     if not isinstance(error, Exception) or isinstance(error, LLMException | ConfigError):
         return False

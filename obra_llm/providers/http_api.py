@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Generic, Literal, TypedDict, TypeVar, Unpack
 import attrs
 import httpx
 
-from obra_llm.calls import CallRunner, Completion, StreamItems
+from obra_llm.calls import CallRunner, Completion, StreamItems, untranslated
 from obra_llm.config.convert import parse_settings
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import LLMConnectionException, LLMException, LLMResponseException
@@ -114,7 +114,8 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
         process = self.wire.process_response
 
         def attempt(left: float) -> Completion:
-            return process(self._request(state, request, min(call.timeout, left)))
+            with _provider_named(self.wire.provider, state.redact):
+                return process(self._request(state, request, min(call.timeout, left)))
 
         return state.calls.complete(attempt, timeout=call.timeout).text
 
@@ -207,7 +208,7 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
 
     def _request(self, state: _Ready[S], request: WireRequest, timeout: float) -> Any:
         """The parsed JSON body of a 2xx answer to ``request``; anything else raises."""
-        with _provider_named(self.wire.provider):
+        with _provider_named(self.wire.provider, state.redact):
             response = state.endpoint.send(request, timeout=timeout)
             if not response.is_success:
                 raise self._error(state, response)
@@ -219,7 +220,7 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
 
     def _stream(self, state: _Ready[S], request: WireRequest, timeout: float) -> StreamItems:
         """The wire's stream items from a streamed answer; the rest of the body is drained for reuse."""
-        with _provider_named(self.wire.provider):
+        with _provider_named(self.wire.provider, state.redact):
             opened = state.endpoint.open(request, timeout=timeout)
             try:
                 if not opened.response.is_success:
@@ -239,19 +240,36 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
 
 
 class _provider_named:
-    """Attaches the provider name to any ``LLMException`` leaving the block without one: the one boundary."""
+    """The one boundary every failure of a request leaves through: the provider name attached, secrets masked.
 
-    __slots__ = ("provider",)
+    An ``LLMException`` gets the provider (when it has none) and its message and notes
+    redacted (the key, and its base64 and URL-encoded forms: a server may echo any of them
+    in a body, a stream line or an error event). Any other ``Exception`` leaves as an
+    ``LLMException`` with its text redacted and the original's chain dropped.
+    """
 
-    def __init__(self, provider: str) -> None:
+    __slots__ = ("provider", "redact")
+
+    def __init__(self, provider: str, redact: Callable[[str], str]) -> None:
         self.provider = provider
+        self.redact = redact
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: object) -> Literal[False]:
-        if isinstance(error, LLMException) and not error.provider:
-            error.provider = self.provider
+        if isinstance(error, LLMException):
+            if not error.provider:
+                error.provider = self.provider
+            message = self.redact(error.message)
+            if message != error.message:
+                error.message, error.args = message, (message,)
+            notes = getattr(error, "__notes__", None)
+            if notes:
+                error.__notes__ = [self.redact(note) for note in notes]
+        elif error is not None and untranslated(error):
+            msg = self.redact(f"unexpected {type(error).__name__} during the call: {error}")
+            raise LLMException(msg, provider=self.provider, retryable=False) from None
         return False
 
 

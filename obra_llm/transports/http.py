@@ -6,11 +6,13 @@ and ``Retry-After`` is decided here, once.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import functools
 import json
 import ssl
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
@@ -101,8 +103,12 @@ def safe_url(url: str) -> str:
 
 
 def redactor(*secrets: str | None) -> Callable[[str], str]:
-    """A function that masks every given secret (and nothing else) in a text."""
-    values = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+    """A function that masks every given secret (and nothing else) in a text.
+
+    Each secret also in the forms a server may echo it in: base64 (standard and URL-safe,
+    padded or not) and URL-encoded.
+    """
+    values = sorted({form for secret in secrets if secret for form in _echo_forms(secret)}, key=len, reverse=True)
 
     def redact(text: str) -> str:
         for value in values:
@@ -110,6 +116,14 @@ def redactor(*secrets: str | None) -> Callable[[str], str]:
         return text
 
     return redact
+
+
+def _echo_forms(secret: str) -> set[str]:
+    raw = secret.encode()
+    encoded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    return {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)} | encoded | {
+        form.rstrip("=") for form in encoded
+    }
 
 
 def translate_transport_errors(provider: str, *, target: str, timeout: float) -> _TransportErrors:

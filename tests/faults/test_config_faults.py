@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from obra_llm import ConfigError, create_llm, load_config
-from obra_llm.config import settings_keys
 from obra_llm.protocol import provider_class
 from obra_llm.registry import REGISTRY
 from tests.faults.kits import FaultKit
@@ -30,7 +30,7 @@ ALL_TYPES = sorted(REGISTRY)
 
 def _takes(llm_type: str, key: str) -> bool:
     declared = provider_class(REGISTRY[llm_type])
-    return declared is not None and key in settings_keys(declared.settings_type)
+    return declared is not None and key in attrs.fields_dict(declared.settings_type)
 
 
 HTTP_TYPES = [name for name in ALL_TYPES if _takes(name, "base_url")]

@@ -33,6 +33,7 @@ FORMS: dict[str, Callable[[str], str]] = {
 def _garbage_stream(kit: FaultKit[Any], server: WireServer, text: str, *, after_a_piece: bool) -> Sse | Chunked:
     """A stream in the kit's own framing whose next line is not JSON but ``text``."""
     good = kit.answer(server, ["Hello"], stream=True)
+    assert isinstance(good, Sse | Chunked)
     if isinstance(good, Sse):
         frames = [*good.frames[:1]] if after_a_piece else []
         return Sse([*frames, f"data: {{not json {text}\n\n"])
