@@ -3,6 +3,7 @@
 The same quality-check prompt goes to every provider that has a demo recording, along
 the path production takes (config -> registry -> provider -> transport), with the
 transport replayed: HTTP through the provider's cassette, CLIs through their transcript.
+``obra-llm demo --live`` asks it of a real model on this machine instead (llama-server).
 """
 
 from __future__ import annotations
@@ -21,11 +22,24 @@ from obra_llm.providers.cli_base import CliLLM
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.registry import REGISTRY, create_llm
 
-__all__ = ["DEMO_CONFIGS", "RECORDING_FOLDERS", "DemoRow", "demo_recording", "replayed_provider", "run_demo"]
+__all__ = [
+    "DEMO_CONFIGS",
+    "LIVE_PROVIDERS",
+    "RECORDING_FOLDERS",
+    "DemoRow",
+    "demo_recording",
+    "replayed_provider",
+    "run_demo",
+    "run_live_demo",
+]
 
 _DEMO_KEY = "test-key-not-a-secret"
 #: Registry aliases that share another type's recordings (and documentation page).
 RECORDING_FOLDERS: Mapping[str, str] = {"openai-api": "openai"}
+#: The providers ``obra-llm demo --live`` asks the local model through: each API llama-server speaks.
+LIVE_PROVIDERS = ("llamacpp", "openai", "anthropic")
+#: Enough for a score and a sentence; a tiny model may otherwise ramble to the context's end.
+_LIVE_MAX_TOKENS = 64
 
 
 def _cli_providers() -> dict[str, type[CliLLM[Any]]]:
@@ -108,6 +122,26 @@ def replayed_provider(root: Path, provider: str) -> Iterator[tuple[LLMPlugin, Ma
         finally:
             if isinstance(llm, SupportsClose):
                 llm.close()
+
+
+def run_live_demo() -> tuple[str, list[DemoRow]]:
+    """Ask the quality check of a real model on this machine, through every API its server speaks.
+
+    Starts llama.cpp's llama-server with SmolLM2-135M-Instruct on loopback (installed by
+    ``scripts/install-llama.sh``) and stops it afterwards. Returns the server's label and the rows.
+    """
+    from obra_llm.llama_server import find_install, provider_config, running_server
+
+    with running_server(find_install()) as server:
+        rows = []
+        for provider in LIVE_PROVIDERS:
+            llm = create_llm(provider_config(provider, server.url) | {"max_tokens": _LIVE_MAX_TOKENS})
+            try:
+                rows.append(_ask(provider, "http", llm, {"source": "live"}))
+            finally:
+                if isinstance(llm, SupportsClose):
+                    llm.close()
+        return server.label, rows
 
 
 def _ask(provider: str, transport: str, llm: LLMPlugin, provenance: Mapping[str, Any]) -> DemoRow:

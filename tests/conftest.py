@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from obra_llm.recording import RECORD_MODES, RecordMode, resolve_record_mode
+from tests.support.live_server import LiveServer, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTES = ROOT / "cassettes"
@@ -36,6 +37,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def record_mode(request: pytest.FixtureRequest) -> RecordMode:
     option = request.config.getoption("--record-mode")
     return resolve_record_mode(option if isinstance(option, str) else None)
+
+
+@pytest.fixture(scope="session")
+def live() -> Iterator[LiveServer]:
+    """The real model server (tests/support/live_server.py), started on first use, stopped at the end."""
+    with live_server() as server:
+        yield server
 
 
 class NetworkRefused(RuntimeError):

@@ -13,7 +13,7 @@ from obra_llm.cli.completion import completion_script
 from obra_llm.cli.output import emit_json
 from obra_llm.cli.status import EXIT_OK
 from obra_llm.config.discovery import example_config, user_config_dir
-from obra_llm.errors import ConfigError
+from obra_llm.errors import ConfigError, LLMConnectionException
 
 __all__ = ["completion", "demo", "init"]
 
@@ -42,22 +42,34 @@ def completion(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """Replay the quality check through every provider that has a demo recording, as a table."""
-    from obra_llm.demo import run_demo
+    """Replay the quality check through every provider that has a demo recording, as a table.
+
+    ``--live`` asks it of a real model on this machine instead (llama-server, started and stopped here).
+    """
+    from obra_llm.demo import run_demo, run_live_demo
+    from obra_llm.llama_server import LlamaServerError
     from obra_llm.recording.library import recordings_root
 
     if not args.debug and args.verbose < 2:
         logging.getLogger("obra_llm").setLevel(logging.ERROR)  # recorded CLI warnings are not news
-    root = recordings_root()
-    rows = run_demo(root)
-    if not rows:
-        msg = f"no demo recordings found under {root} (set OBRA_LLM_RECORDINGS to the folder that has them)"
-        raise ConfigError(msg)
+    if args.live:
+        try:
+            source, rows = run_live_demo()
+        except LlamaServerError as error:
+            raise LLMConnectionException(str(error), provider="llama-server", retryable=False) from error
+        title = f"Quality check, asked of a real model on this machine ({source.removeprefix('real server: ')}):"
+    else:
+        root = recordings_root()
+        rows = run_demo(root)
+        if not rows:
+            msg = f"no demo recordings found under {root} (set OBRA_LLM_RECORDINGS to the folder that has them)"
+            raise ConfigError(msg)
+        source, title = str(root), f"Quality check, replayed offline from {root}:"
     if args.json:
         emit_json(
             {
                 "ok": True,
-                "recordings": str(root),
+                "recordings": source,
                 "rows": [attrs.asdict(row) | {"latency_ms": round(row.latency_ms, 1)} for row in rows],
             }
         )
@@ -68,7 +80,7 @@ def demo(args: argparse.Namespace) -> int:
         for row in rows
     ]
     widths = [max(len(line[column]) for line in [header, *table]) for column in range(len(header))]
-    print(f"Quality check, replayed offline from {root}:\n")
+    print(f"{title}\n")
     for line in [header, tuple("-" * width for width in widths), *table]:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     return EXIT_OK

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Provenance", "SECRET_PATTERNS", "provenance", "scrub_text", "use_cassette"]
 
-#: How a recording was made: from the real service, from a real CLI against a local stub,
+#: How a recording was made: from the real service, from a real model server run locally
+#: (llama.cpp's llama-server, or vLLM/Ollama on a GPU box), from a real CLI against a local stub,
 #: or synthesized by a local server that follows the documented wire format.
-Source = Literal["real-service", "real-cli+local-stub", "synthesized"]
+Source = Literal["real-service", "real-server", "real-cli+local-stub", "synthesized"]
 Provenance = dict[str, Any]
 
 #: Request headers that carry credentials or account identity.

@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.benchmarks import bench_codex
+from tests.benchmarks import bench_codex, bench_live
 from tests.benchmarks.bench_codex import CodexResult, measure_codex
 from tests.benchmarks.concurrency import ConcurrencyResult, measure_concurrency
 from tests.benchmarks.fallback import measure_fallback
@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=800, help="timed rounds per provider and call kind (default 800)")
     parser.add_argument("--memory-calls", type=int, default=10_000, help="calls for the memory check (default 10000)")
     parser.add_argument("--codex-runs", type=int, default=20, help="runs per side for the Codex CLI (default 20)")
+    parser.add_argument("--live-runs", type=int, default=10, help="streams per side against the real model (default 10)")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run: few runs and calls everywhere")
     parser.add_argument(
         "--framing-only", action="store_true", help="measure the framing readers only; rewrite just that section of the doc"
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.import_runs, args.peer_import_runs, args.calls, args.memory_calls, args.codex_runs = 3, 1, 100, 1000, 3
+        args.live_runs = 2
     threads_calls, threads_repetitions = (10, 2) if args.quick else (25, 5)
 
     started = time.perf_counter()
@@ -103,6 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         codex_note = f"the Codex CLI is not installed at {bench_codex.BINARY} (scripts/test.sh installs it)"
 
+    live: bench_live.LiveResult | None = None
+    live_note = bench_live.available()
+    if live_note is None:
+        _say(started, f"real model: {args.live_runs} streams per side ...")
+        live = bench_live.measure_live(args.live_runs)
+
     results = Results(
         imports=imports,
         peer_imports=peer_imports,
@@ -119,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         skipped_imports=skipped,
         fallback=fallback,
         framing=framing,
+        live=live,
+        live_note=live_note or "",
     )
     print(text_table(results))
     if not args.no_write:

@@ -43,8 +43,10 @@ def test_recording_holds_no_secret(path: Path) -> None:
 def test_recording_states_its_provenance(path: Path) -> None:
     if path.suffix == ".yaml":
         provenance = yaml.safe_load(path.read_text(encoding="utf-8"))["metadata"]["provenance"]
-        assert provenance["source"] in {"real-service", "synthesized"}
+        assert provenance["source"] in {"real-service", "real-server", "synthesized"}
         assert provenance["how"]
+        if provenance["source"] == "real-server":
+            assert provenance["how"].startswith("real server: ") and provenance["model"], "which server and model"
     else:
         provenance = json.loads(path.read_text(encoding="utf-8"))["provenance"]
         assert provenance["source"]

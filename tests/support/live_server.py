@@ -1,0 +1,83 @@
+"""The real model server the live tier and the real recordings talk to.
+
+By default it is llama.cpp's ``llama-server`` with SmolLM2-135M-Instruct, started on 127.0.0.1
+(``obra_llm.llama_server``) and stopped at the end of the session. ``$OBRA_LLM_LIVE_URL`` (the
+server's root, without ``/v1``) and ``$OBRA_LLM_LIVE_MODEL`` point the same tests at a server
+already running elsewhere, e.g. vLLM or Ollama on a GPU box, for re-recording: nothing is
+started then, and only a recording run may reach a non-loopback address.
+
+Without the local install the live tests skip with one line saying how to install it; under CI
+(``$CI`` set) they fail instead, since CI must exercise the real server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from obra_llm.llama_server import MODEL_ALIAS, LlamaServerError, find_install, provider_config, running_server
+from obra_llm.transports.http import safe_url
+
+__all__ = ["URL_VARIABLE", "LiveServer", "live_server", "skip_unless_installed", "tokenize"]
+
+URL_VARIABLE, MODEL_VARIABLE = "OBRA_LLM_LIVE_URL", "OBRA_LLM_LIVE_MODEL"
+
+
+@attrs.frozen(kw_only=True)
+class LiveServer:
+    """Where the real model is, which model, and how recordings made against it say so."""
+
+    url: str
+    model: str
+    label: str
+    #: The context window the server reports (``None`` when it reports none).
+    context_length: int | None
+
+    def config(self, dialect: str, **extra: Any) -> dict[str, Any]:
+        """A ``create_llm`` config for ``dialect`` (``openai`` or ``anthropic``) on this server."""
+        return provider_config(dialect, self.url, self.model) | {"retry_attempts": 1} | extra
+
+
+def skip_unless_installed() -> None:
+    """Skip the calling test module, in one line, when no server can be had (never under CI)."""
+    if os.environ.get("CI") or os.environ.get(URL_VARIABLE):
+        return
+    try:
+        find_install()
+    except LlamaServerError as error:
+        pytest.skip(f"live tier: {error}", allow_module_level=True)
+
+
+@contextmanager
+def live_server() -> Iterator[LiveServer]:
+    """The configured remote server, or a local llama-server for the duration of the block."""
+    remote = os.environ.get(URL_VARIABLE)
+    if remote:
+        model = os.environ.get(MODEL_VARIABLE)
+        if not model:
+            pytest.fail(f"${URL_VARIABLE} is set but ${MODEL_VARIABLE} is not: name the model the server serves")
+        url = remote.rstrip("/")
+        yield LiveServer(url=url, model=model, label=f"real server: {safe_url(url)} + {model}", context_length=None)
+        return
+    try:
+        install = find_install()
+    except LlamaServerError as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"{error} (under CI the live tests must run, not skip)")
+        pytest.skip(str(error))
+    with running_server(install) as server:
+        yield LiveServer(url=server.url, model=MODEL_ALIAS, label=server.label, context_length=server.context_length)
+
+
+def tokenize(server: LiveServer, text: str) -> int:
+    """How many tokens the server's own tokenizer makes of ``text`` (llama-server's ``/tokenize``)."""
+    response = httpx.post(f"{server.url}/tokenize", json={"content": text}, timeout=10.0, trust_env=False)
+    response.raise_for_status()
+    return len(response.json()["tokens"])
+
