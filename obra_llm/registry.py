@@ -19,6 +19,7 @@ from obra_llm.errors import ConfigError, PluginNotFoundError
 from obra_llm.fallback.chain import FallbackLLM
 from obra_llm.protocol import LLMPlugin, provider_class
 from obra_llm.providers.anthropic import AnthropicLLM
+from obra_llm.providers.claude_code import ClaudeCodeCLI
 from obra_llm.providers.codex import CodexCLI
 from obra_llm.providers.cohere import CohereLLM
 from obra_llm.providers.deepseek import DeepSeekLLM
@@ -44,6 +45,7 @@ REGISTRY: types.MappingProxyType[str, type[LLMPlugin]] = types.MappingProxyType(
     {
         "ollama": OllamaLLM,
         "anthropic": AnthropicLLM,
+        "claude-code": ClaudeCodeCLI,
         "cohere": CohereLLM,
         "gemini": GeminiLLM,
         "mistral": MistralLLM,

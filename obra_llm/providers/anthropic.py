@@ -38,7 +38,7 @@ from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
-__all__ = ["ANTHROPIC", "API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicLLM", "AnthropicSettings", "AnthropicWire"]
+__all__ = ["ANTHROPIC", "API_VERSION", "DEFAULT_MAX_TOKENS", "AnthropicLLM", "AnthropicSettings", "AnthropicWire", "input_tokens"]
 
 ANTHROPIC = Identity(
     name="anthropic", label="Anthropic", base_url="https://api.anthropic.com", default_model="claude-sonnet-4-5",
@@ -136,7 +136,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
         usage = usage if isinstance(usage, dict) else {}
         return Completion(
             text=text,
-            prompt_tokens=_input_tokens(usage),
+            prompt_tokens=input_tokens(usage),
             completion_tokens=token_count(usage, "output_tokens"),
             stop_reason=body.get("stop_reason"),
         )
@@ -155,7 +155,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
                 message = _event_data(event).get("message")
                 usage = message.get("usage") if isinstance(message, dict) else None
                 if isinstance(usage, dict):
-                    prompt_tokens = _input_tokens(usage)
+                    prompt_tokens = input_tokens(usage)
             elif kind == "message_delta":
                 data = _event_data(event)
                 usage = data.get("usage")
@@ -163,7 +163,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
                     # Cumulative totals: the last event's counts replace the earlier ones.
                     completion_tokens = token_count(usage, "output_tokens")
                     if isinstance(usage.get("input_tokens"), int):
-                        prompt_tokens = _input_tokens(usage)
+                        prompt_tokens = input_tokens(usage)
                 delta = data.get("delta")
                 if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
                     stop_reason = delta["stop_reason"]
@@ -221,7 +221,7 @@ def _map_request(settings: AnthropicSettings, prompt: str, call: Call, *, stream
 # -- response processing (wire -> ours) ----------------------------------------------------------
 
 
-def _input_tokens(usage: Mapping[str, Any]) -> int:
+def input_tokens(usage: Mapping[str, Any]) -> int:
     """All input tokens: uncached, written to the cache, and read from it."""
     return token_count(usage, "input_tokens") + token_count(usage, "cache_creation_input_tokens") + token_count(usage, "cache_read_input_tokens")
 

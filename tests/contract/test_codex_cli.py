@@ -114,10 +114,6 @@ def test_server_never_answers(codex_bin: str, codex_version: str, stub_home: Pat
         llm.generate(_prompt("hang"))
 
     assert time.monotonic() - started < 5
-    # Killed processes may take a moment to be scheduled and die on a loaded machine.
-    deadline = time.monotonic() + 2.0
-    while live_pids_with_env(f"CODEX_HOME={stub_home}") and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert live_pids_with_env(f"CODEX_HOME={stub_home}") == []
     assert llm.metrics["timeouts"] == 1
     _record_or_compare(recorder.transcripts[-1], "timeout")

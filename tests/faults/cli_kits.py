@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from obra_llm.providers.claude_code import ClaudeCodeCLI
 from obra_llm.providers.cli_base import CliLLM
 from obra_llm.providers.codex import CodexCLI
 from obra_llm.providers.gemini_cli import GeminiCLI
@@ -154,5 +155,68 @@ def cut(text):
     answer_survives_a_missing_finish=False,
 )
 
+CLAUDE_CODE = CliFaultKit(
+    provider_type=ClaudeCodeCLI,
+    command_key="claude_command",
+    environ={"ANTHROPIC_API_KEY": "sk-ant-api03-dummy-for-the-fake-cli-0123456789"},
+    # ``claude -p --output-format stream-json --include-partial-messages``, as 2.1.332 prints it.
+    events='''
+PIECES = []
+# The HTTP status the real CLI reports beside its wording (``api_error_status``).
+STATUS = {"Request rejected (429)": 429, "Invalid API key": 401}
+
+
+def begin():
+    emit({"type": "system", "subtype": "init", "session_id": "s-1", "tools": [], "model": "claude-sonnet-4-5"})
+    emit({"type": "stream_event", "event": {"type": "message_start", "message": {"usage": {"input_tokens": 11}}}})
+
+
+def piece(text):
+    PIECES.append(text)
+    delta = {"type": "text_delta", "text": text}
+    emit({"type": "stream_event", "event": {"type": "content_block_delta", "index": 0, "delta": delta}})
+
+
+def result(is_error, text, status=None, input_tokens=0, output_tokens=0):
+    usage = {"input_tokens": input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+             "output_tokens": output_tokens}
+    emit({"type": "result", "subtype": "success", "is_error": is_error, "result": text, "api_error_status": status,
+          "num_turns": 1, "stop_reason": "stop_sequence" if is_error else "end_turn", "total_cost_usd": 0.0001,
+          "usage": usage, "terminal_reason": "api_error" if is_error else "completed"})
+
+
+def finish(input_tokens=11, output_tokens=5):
+    result(False, "".join(PIECES), input_tokens=input_tokens, output_tokens=output_tokens)
+
+
+def fail(message):
+    begin()
+    status = next((code for marker, code in STATUS.items() if marker in message), None)
+    result(True, message, status)
+    sys.exit(1)
+
+
+def junk():
+    emit({"type": "stream_event", "event": ["not", "an", "event"]})
+    emit({"type": "stream_event", "event": {"type": "content_block_delta", "delta": {"type": "text_delta", "text": 42}}})
+
+
+def noise():
+    delta = {"type": "thinking_delta", "thinking": "t" * 1000}
+    emit({"type": "stream_event", "event": {"type": "content_block_delta", "index": 0, "delta": delta}})
+
+
+def cut(text):
+    delta = {"type": "text_delta", "text": text}
+    sys.stdout.write(json.dumps({"type": "stream_event", "event": {"type": "content_block_delta", "delta": delta}})[:-10])
+''',
+    rate_limited="API Error: Request rejected (429) · This request would exceed your organization's rate limit.",
+    unauthorized="Invalid API key · Fix external API key",
+    auth_fix="claude setup-token",
+    usage_exit_code=1,
+    # The answer is what the result event confirms: pieces without it may be a cut stream.
+    answer_survives_a_missing_finish=False,
+)
+
 #: Every CLI provider's kit: the fault suite runs each test once per kit.
-CLI_KITS: tuple[CliFaultKit, ...] = (CODEX, GEMINI)
+CLI_KITS: tuple[CliFaultKit, ...] = (CODEX, GEMINI, CLAUDE_CODE)

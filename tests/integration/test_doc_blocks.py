@@ -31,7 +31,11 @@ REPO = Path(__file__).resolve().parents[2]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 _FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 #: Commands that need a person's account or machine, and why they are only named here.
-NOT_RUN = {"codex login": "logs in to the user's OpenAI account", "gemini": "logs in to the user's Google account, interactively"}
+NOT_RUN = {
+    "codex login": "logs in to the user's OpenAI account",
+    "gemini": "logs in to the user's Google account, interactively",
+    "claude setup-token": "logs in to the user's Claude account",
+}
 #: What a Python block may assume from its surroundings (the orchestrator's own names).
 PRELUDE = '''
 import logging, obra_llm, yaml  # nothing imports obra_llm.registry: a block must, if it names it

@@ -155,6 +155,9 @@ def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
 class AnthropicWireServer(WireServer):
     """Anthropic's Messages API on 127.0.0.1 (see the module docstring)."""
 
+    #: The body fields ``POST /v1/messages`` accepts (a subclass imitating a newer API adds some).
+    message_fields: frozenset[str] = _MESSAGE_FIELDS
+
     def __init__(self, *, key: str = DEFAULT_KEY, answer: Answer = QUALITY_ANSWER) -> None:
         super().__init__()
         self.key = key
@@ -191,7 +194,7 @@ class AnthropicWireServer(WireServer):
     def _messages(self, body: Any) -> Reply:
         if not isinstance(body, dict):
             return error_reply(400, "invalid_request_error", "There was an error parsing the body of your request.")
-        problem = _invalid(body)
+        problem = _invalid(body, self.message_fields)
         if problem is not None:
             return error_reply(400, "invalid_request_error", problem)
         model = str(body["model"])
@@ -211,9 +214,9 @@ class AnthropicWireServer(WireServer):
         return Json(200, message_body(model, self.answer), _IDENTITY_HEADERS)
 
 
-def _invalid(body: Mapping[str, Any]) -> str | None:
+def _invalid(body: Mapping[str, Any], fields: frozenset[str]) -> str | None:
     """The API's message for the first thing wrong with a ``/v1/messages`` body, if any."""
-    extra = sorted(set(body) - _MESSAGE_FIELDS)
+    extra = sorted(set(body) - fields)
     if extra:
         return f"{extra[0]}: Extra inputs are not permitted"
     for field in ("model", "max_tokens", "messages"):
