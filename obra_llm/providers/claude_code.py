@@ -128,7 +128,8 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
     def setting_problems(self, settings: ClaudeCodeSettings) -> list[str]:
         if settings.temperature is None:
             return []
-        return [f"temperature={settings.temperature!r} cannot be honoured by `claude -p` (it has no such option); remove it @ $.temperature"]
+        reason = "cannot be honoured by `claude -p` (it has no such option); remove it"
+        return [f"temperature={settings.temperature!r} {reason} @ $.temperature"]
 
     def secrets(self, settings: ClaudeCodeSettings) -> list[str]:
         return [settings.api_key.reveal()] if settings.api_key else []
@@ -191,11 +192,12 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
             raise LLMResponseException(msg, retryable=False)
         if len(answer) > len(done):
             yield answer[len(done) :]
-        usage = result.get("usage")
-        usage = usage if isinstance(usage, dict) else {}
-        logger.debug("claude result: stop reason %s, the CLI's cost estimate USD %s", result.get("stop_reason"), result.get("total_cost_usd"))
+        reported = result.get("usage")
+        usage: Mapping[str, Any] = reported if isinstance(reported, dict) else {}
         stop = result.get("stop_reason")
-        return RunOutcome(StreamEnd(input_tokens(usage), token_count(usage, "output_tokens"), stop if isinstance(stop, str) else None))
+        logger.debug("claude result: stop reason %s, the CLI's cost estimate USD %s", stop, result.get("total_cost_usd"))
+        end = StreamEnd(input_tokens(usage), token_count(usage, "output_tokens"), stop if isinstance(stop, str) else None)
+        return RunOutcome(end)
 
     def classify_failure(self, message: str | None, end: ProcessExit, settings: ClaudeCodeSettings) -> LLMException:
         """A run without a ``result`` event (the wording of those that have one is read in ``process_events``)."""
@@ -204,7 +206,9 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
             return LLMResponseException(msg, exit_code=0, retryable=False)
         return super().classify_failure(message, end, settings)
 
-    def auth_problem(self, settings: ClaudeCodeSettings, environ: Mapping[str, str], probe: Probe, timeout: float) -> str | None:
+    def auth_problem(
+        self, settings: ClaudeCodeSettings, environ: Mapping[str, str], probe: Probe, timeout: float
+    ) -> str | None:
         """A key or token variable, a cloud provider, or a saved login will do; the CLI would say "Not logged in"."""
         if settings.api_key or _has_credentials(environ):
             return None

@@ -1,7 +1,7 @@
 """The real Claude Code CLI, driven through the provider against the local Messages stub.
 
-Each test's environment holds an empty ``HOME``, the stub's URL and a key for it, and none of
-the user's Claude credentials or settings variables, so the user's login is never used. In record mode (``OBRA_LLM_RECORD_MODE=all``)
+Each test's environment holds an empty ``HOME``, the stub's URL and a key for it, and none
+of the user's Claude credentials or settings variables, so the user's login is never used. In record mode (``OBRA_LLM_RECORD_MODE=all``)
 each test rewrites its transcript under ``cassettes/cli/claude-code/``; otherwise the fresh
 run must match the committed transcript after normalization, so a CLI release that changes
 its output fails here first.

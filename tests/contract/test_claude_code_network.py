@@ -26,12 +26,15 @@ _TOOLS = ("unshare", "ip", "strace")
 _INET = re.compile(r'connect\(\d+, \{sa_family=AF_INET6?, .*?(?:inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)")')
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not all(shutil.which(tool) for tool in _TOOLS), reason="needs root, unshare, ip and strace")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(tool) for tool in _TOOLS), reason="needs root, unshare, ip and strace"
+)
 def test_the_cli_connects_to_nothing_but_the_stub(claude_bin: str, claude_version: str, tmp_path: Path) -> None:
     trace = tmp_path / "connect.trace"
     script = f"ip link set lo up && exec {sys.executable} -m tests.support.loopback_probe {claude_bin} {trace}"
 
-    done = subprocess.run(["unshare", "-n", "sh", "-c", script], cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
+    command = ["unshare", "-n", "sh", "-c", script]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.splitlines() == ["Hello from the stub", "Hello from the stub"]

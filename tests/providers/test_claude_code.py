@@ -267,7 +267,8 @@ def test_an_api_key_in_config_goes_to_the_cli_and_is_masked() -> None:
 def _saved_login(home: Path, *, expires_in: float, token: str = "sk-ant-oat01-saved") -> dict[str, str]:
     folder = home / ".claude"
     folder.mkdir(parents=True)
-    login = {"claudeAiOauth": {"accessToken": token, "refreshToken": "sk-ant-ort01-x", "expiresAt": (time.time() + expires_in) * 1000}}
+    expires_ms = (time.time() + expires_in) * 1000
+    login = {"claudeAiOauth": {"accessToken": token, "refreshToken": "sk-ant-ort01-x", "expiresAt": expires_ms}}
     (folder / ".credentials.json").write_text(json.dumps(login), encoding="utf-8")
     return {"HOME": str(home)}
 
@@ -397,7 +398,9 @@ def test_pieces_without_a_result_are_no_answer() -> None:
         ("something new", None, LLMResponseException, False),
     ],
 )
-def test_result_errors_by_status_then_wording(text: str, status: int | None, expected: type[LLMException], retryable: bool) -> None:
+def test_result_errors_by_status_then_wording(
+    text: str, status: int | None, expected: type[LLMException], retryable: bool
+) -> None:
     end = ProcessExit(exit_code=1, signal=None, stderr="", duration=0.1)
     llm = _claude(CapturingRunner([_result(text, is_error=True, status=status)], end))
 
