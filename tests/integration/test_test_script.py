@@ -46,7 +46,8 @@ def test_without_npm_locally_one_line_says_what_is_skipped(path_without_npm: str
     assert done.returncode == 3
     assert done.stdout == ""
     (line,) = done.stderr.splitlines()
-    assert line.startswith("test.sh: skipping the contract tests of the pinned CLIs (codex")
+    installers = sorted(path.name.removeprefix("install-").removesuffix(".sh") for path in (REPO / "scripts").glob("install-*.sh"))
+    assert line.startswith(f"test.sh: skipping the contract tests of the pinned CLIs ({', '.join(installers)}): ")
     assert line.endswith("npm is not on PATH (install Node.js >= 20 with npm, then rerun)")
 
 
