@@ -62,12 +62,12 @@ CLAUDE_CODE = CliIdentity(
     replay_folder="claude-code",
     docs="docs/providers/claude-code.md",
     estimate_model="claude-sonnet-4-5",
-    # Ids, clocks and durations the CLI makes up per run (durations become 0: lines stay JSON).
+    # Ids, clocks and durations the CLI makes up per run (durations become 0: lines stay JSON);
+    # none matches its own placeholder.
     transcript_rules=(
         (_UUID, "<UUID>"),
-        (r'("[a-z_]*(?:_ms|Ms)":)\d+', r"\g<1>0"),
-        (r'("timestamp":")[^"]+(")', r"\1<TIME>\2"),
-        (r"cc_version=[0-9a-z.]+", "cc_version=<VERSION>"),
+        (r'("[a-z_]*(?:_ms|Ms)":)[1-9]\d*', r"\g<1>0"),
+        (r'("timestamp":")\d{4}-\d\d-\d\dT[^"]+(")', r"\1<TIME>\2"),
     ),
     # Recorded against the local Messages stub (tests/support/claude_code_stub.py).
     demo_config={"type": "claude-code", "model": "claude-sonnet-4-5", "api_key": "test-key-not-a-secret"},
