@@ -116,7 +116,7 @@ def test_server_never_answers(codex_bin: str, codex_version: str, stub_home: Pat
     assert time.monotonic() - started < 5
     assert live_pids_with_env(f"CODEX_HOME={stub_home}") == []
     assert llm.metrics["timeouts"] == 1
-    _record_or_compare(recorder.transcripts[-1], "timeout")
+    record_or_compare(recorder.transcripts[-1], CASSETTES / "timeout.json", stdout=False)
 
 
 def test_not_logged_in(codex_bin: str, codex_version: str, codex_home: Path) -> None:
