@@ -99,14 +99,25 @@ class CallRunner:
         self.retry = RetryManager(policy, clock=clock, sleep=sleep, draw=draw, on_retry=self._count_retry)
         self._clock = clock
 
-    def complete(self, attempt: Callable[[float], Completion], *, timeout: float | None = None) -> Completion:
+    def complete(
+        self,
+        attempt: Callable[[float], Completion],
+        *,
+        timeout: float | None = None,
+        review: Callable[[Completion], Completion | Callable[[float], Completion]] | None = None,
+    ) -> Completion:
         """Run ``attempt(seconds_left)`` under the retry policy; count the call once.
 
         ``timeout`` is this call's attempt timeout: the deadline is never shorter than it.
+        ``review`` (structured calls) accepts an answer, or returns the attempt that repairs
+        it: repairs run inside the same deadline, are counted, and their tokens add up.
         """
         started = self._start()
+        total = self._deadline(timeout)
         try:
-            result = self.retry.execute(attempt, deadline=self._deadline(timeout))
+            result = self.retry.execute(attempt, deadline=total)
+            if review is not None:
+                result = self._reviewed(result, review, started, self.retry.policy.deadline if total is None else total)
         except BaseException as error:
             self._record_failure(started, error)
             if untranslated(error):
@@ -161,6 +172,25 @@ class CallRunner:
         started = self._clock()
         self.metrics.record_start()
         return started
+
+    def _reviewed(
+        self,
+        result: Completion,
+        review: Callable[[Completion], Completion | Callable[[float], Completion]],
+        started: float,
+        total: float,
+    ) -> Completion:
+        prompt_tokens, completion_tokens = result.prompt_tokens, result.completion_tokens
+        while not isinstance(verdict := review(result), Completion):
+            self.metrics.record_repair()
+            left = total - (self._clock() - started)
+            if left <= 0:
+                msg = f"retry deadline of {total:g} s used up before the structured answer's repair"
+                raise LLMTimeoutException(msg, retryable=False)
+            result = self.retry.execute(verdict, deadline=left)
+            prompt_tokens += result.prompt_tokens
+            completion_tokens += result.completion_tokens
+        return verdict._replace(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     def _deadline(self, timeout: float | None) -> float | None:
         deadline = None if timeout is None else max(self.retry.policy.deadline, timeout)

@@ -8,7 +8,8 @@ Call failures (raised by ``generate``, ``generate_stream`` and friends)::
     └── LLMResponseException        the peer answered, but not with a usable answer
         ├── AuthenticationError     the credentials were refused or are missing
         ├── RateLimitError          the peer asked us to slow down, or a quota is spent
-        └── ModelNotFoundError      the model does not exist on the peer (e.g. not pulled)
+        ├── ModelNotFoundError      the model does not exist on the peer (e.g. not pulled)
+        └── StructuredAnswerError   the answer does not conform to the requested JSON Schema
 
 Configuration failures (raised before any call is made)::
 
@@ -35,6 +36,7 @@ __all__ = [
     "ModelNotFoundError",
     "PluginNotFoundError",
     "RateLimitError",
+    "StructuredAnswerError",
 ]
 
 
@@ -122,6 +124,22 @@ class RateLimitError(LLMResponseException):
 
 class ModelNotFoundError(LLMResponseException):
     """The configured model does not exist on the peer (for Ollama: not pulled)."""
+
+
+class StructuredAnswerError(LLMResponseException):
+    """The answer is not JSON conforming to the requested schema, after every repair allowed.
+
+    ``raw_text`` is the last answer as the model gave it; ``validation_errors`` says where and
+    why it does not conform (``$.score: 11 is greater than the maximum of 10``).
+    """
+
+    def __init__(self, message: str, *, raw_text: str = "", validation_errors: Sequence[str] = (), **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.raw_text = raw_text
+        self.validation_errors = tuple(validation_errors)
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "raw_text": self.raw_text, "validation_errors": self.validation_errors}
 
 
 class ConfigError(ValueError):

@@ -15,7 +15,8 @@ class Metrics:
     A call is counted once, in ``calls``, when it starts (so a call waiting between its
     attempts is already there when ``retries`` moves), and finished once, whatever ends it:
     ``total_latency_ms`` and the tokens then, ``errors`` on failure, ``timeouts`` on a
-    timeout failure (a timeout is also an error). ``retries`` counts attempts after the first.
+    timeout failure (a timeout is also an error). ``retries`` counts attempts after the first;
+    ``structured_repairs`` the further attempts at answers that failed their schema.
     """
 
     __slots__ = (
@@ -25,6 +26,7 @@ class Metrics:
         "_latency_ms",
         "_lock",
         "_prompt_tokens",
+        "_repairs",
         "_retries",
         "_timeouts",
     )
@@ -38,6 +40,7 @@ class Metrics:
         self._errors = 0
         self._timeouts = 0
         self._retries = 0
+        self._repairs = 0
 
     def record_start(self) -> None:
         """Count one call that has started."""
@@ -71,6 +74,11 @@ class Metrics:
         with self._lock:
             self._retries += 1
 
+    def record_repair(self) -> None:
+        """Count one further attempt at a structured answer that failed its schema."""
+        with self._lock:
+            self._repairs += 1
+
     def snapshot(self) -> MetricsSnapshot:
         """A consistent copy of every counter, taken under the lock."""
         with self._lock:
@@ -83,4 +91,5 @@ class Metrics:
                 "prompt_tokens": self._prompt_tokens,
                 "completion_tokens": self._completion_tokens,
                 "retries": self._retries,
+                "structured_repairs": self._repairs,
             }

@@ -70,6 +70,10 @@ def _check(name: str, value: Any, temperature_range: tuple[float, float], max_st
         return f"seed={shown_value(value)} must be a whole number that fits in 64 bits"
     if name == "system" and not isinstance(value, str):
         return f"system must be a string, not {type(value).__name__}"
+    if name == "json_schema":
+        from obra_llm.structured import schema_problem  # jsonschema loads only for structured calls
+
+        return schema_problem(value)
     if name == "stop":
         if not isinstance(value, list | tuple) or not all(isinstance(item, str) and item for item in value):
             return f"stop={shown_value(value)} must be a list of non-empty strings"
@@ -91,7 +95,8 @@ class Call(NamedTuple):
     stop: tuple[str, ...] | None
     seed: int | None
     timeout: float
-
+    #: The JSON Schema the answer must conform to (``None``: a plain text answer).
+    json_schema: Mapping[str, Any] | None = None
 
     def messages(self, prompt: str) -> list[dict[str, str]]:
         """The chat as role messages: the system prompt when there is one, then the user's prompt."""
@@ -124,4 +129,5 @@ def resolve_call(settings: CommonSettings, options: GenerateOptions) -> Call:
         stop=tuple(stop) if stop is not None else None,
         seed=options.get("seed"),
         timeout=options.get("timeout", settings.timeout),
+        json_schema=options.get("json_schema"),
     )

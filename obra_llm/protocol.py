@@ -26,6 +26,7 @@ __all__ = [
     "SupportsDiagnosis",
     "SupportsMembers",
     "SupportsModelList",
+    "SupportsStructured",
     "offline_counter",
     "provider_class",
 ]
@@ -43,6 +44,8 @@ class GenerateOptions(TypedDict, total=False):
     stop: Sequence[str]
     seed: int
     timeout: float
+    #: Answer with JSON conforming to this JSON Schema (``generate`` returns the validated JSON text).
+    json_schema: Mapping[str, Any]
 
 
 class ModelInfo(TypedDict):
@@ -69,6 +72,7 @@ class MetricsSnapshot(TypedDict):
     prompt_tokens: int
     completion_tokens: int
     retries: int
+    structured_repairs: int
 
 
 @runtime_checkable
@@ -192,4 +196,18 @@ class SupportsModelList(Protocol):
 
     def list_models(self) -> list[str] | None:
         """The model ids the server offers, in its order; ``None`` when its API lists none."""
+        ...
+
+
+@runtime_checkable
+class SupportsStructured(Protocol):
+    """A provider that answers with JSON conforming to a JSON Schema (every obra_llm provider does).
+
+    The provider constrains the answer with the API's own mode where there is one
+    (``get_model_info()["details"]["structured"]`` says which), validates it, and repairs it
+    at most ``structured_repairs`` times; ``obra_llm.structured.generate_as`` builds on it.
+    """
+
+    def generate_structured(self, prompt: str, schema: Mapping[str, Any], /, **options: Unpack[GenerateOptions]) -> Any:
+        """The parsed JSON value of an answer that conforms to ``schema``."""
         ...

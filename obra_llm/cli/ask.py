@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from typing import Any
@@ -113,7 +114,23 @@ def _options(args: argparse.Namespace) -> GenerateOptions:
         options["max_tokens"] = args.max_tokens
     if args.temperature is not None:
         options["temperature"] = args.temperature
+    if args.schema is not None:
+        options["json_schema"] = _schema(args.schema)
     return options
+
+
+def _schema(path: str) -> dict[str, Any]:
+    """The JSON Schema in ``path``; unreadable or not a JSON object is a usage error naming the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            schema = json.load(handle)
+    except OSError as error:
+        raise UsageError(f"--schema {path}: cannot read it ({error.strerror})", "") from error
+    except ValueError as error:
+        raise UsageError(f"--schema {path}: not JSON ({error})", "") from error
+    if not isinstance(schema, dict):
+        raise UsageError(f"--schema {path}: a JSON Schema is a JSON object, not {type(schema).__name__}", "")
+    return schema
 
 
 def _described(answer: str, resolved: Resolved, llm: LLMPlugin, elapsed_ms: float) -> dict[str, Any]:

@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--system", help="system prompt")
     generate.add_argument("--max-tokens", type=int, metavar="N", help="cap on the answer's tokens")
     generate.add_argument("--temperature", type=float, metavar="T", help="sampling temperature")
+    generate.add_argument("--schema", metavar="FILE.json", help="answer with JSON conforming to this JSON Schema (printed validated)")
     tokens = command("tokens", "count the tokens of a text offline (argument, or - for stdin): no key, no binary")
     tokens.add_argument("text", help="the text, or - to read it from stdin")
     demo = command("demo", "replay the quality check through every recorded provider, offline")

@@ -37,6 +37,8 @@ class CommonSettings(RetrySettings):
     temperature: float | None = attrs.field(default=None, metadata=between(0, 2))
     max_tokens: int | None = attrs.field(default=None, metadata=at_least(1, MAX_COUNT))
     system: str | None = None
+    #: Further attempts a structured answer gets after failing its schema (``json_schema=``).
+    structured_repairs: int = attrs.field(default=1, metadata=at_least(0, 100))
 
     def problems(self) -> list[str]:
         """Contradictions between keys, which no single key's check can see."""

@@ -12,7 +12,7 @@ from obra_llm.protocol import MetricsSnapshot
 __all__ = ["ChainCounters", "FallbackMetrics", "MemberMetrics"]
 
 #: The counters of a member's own ``metrics`` that add up to the chain's.
-_SUMMED = ("total_tokens", "prompt_tokens", "completion_tokens", "retries")
+_SUMMED = ("total_tokens", "prompt_tokens", "completion_tokens", "retries", "structured_repairs")
 
 
 class MemberMetrics(TypedDict):
@@ -29,7 +29,7 @@ class FallbackMetrics(MetricsSnapshot):
     """The chain's ``metrics``: the five orchestrator keys for the chain as a whole, then the split.
 
     ``calls``, ``errors``, ``timeouts`` and ``total_latency_ms`` count chain calls (one per
-    ``generate``, however many members it took); tokens and retries add up the members'.
+    ``generate``, however many members it took); tokens, retries and structured repairs add up the members'.
     ``fallbacks`` counts each step ``"from -> to"`` from a member that failed to the next one tried.
     """
 
@@ -96,6 +96,7 @@ class ChainCounters:
             "prompt_tokens": summed["prompt_tokens"],
             "completion_tokens": summed["completion_tokens"],
             "retries": summed["retries"],
+            "structured_repairs": summed["structured_repairs"],
             "members": split,
             "fallbacks": steps,
         }

@@ -8,6 +8,14 @@ streams data-only SSE chunks that end with ``data: [DONE]``, and describes error
 names, whether streamed usage must be asked for, stop and temperature limits, and where the
 model list is. ``openai`` and ``mistral`` subclass it for their genuine differences; the
 other presets (``groq``, ``vllm``...) are declarations (``docs/adding-a-provider.md``).
+
+Structured answers (``json_schema``) go where each server documents them (``structured``):
+``json_schema``: ``response_format: {"type": "json_schema", "json_schema": {"name", "schema"}}``
+as OpenAI defines it (https://platform.openai.com/docs/guides/structured-outputs), with
+``"strict": true`` and the schema adapted to strict rules where ``strict`` is declared;
+``llamacpp``: ``response_format: {"type": "json_schema", "schema": ...}`` (llama.cpp's
+``tools/server/README.md``: the schema becomes a grammar); ``json_object``: JSON mode only,
+so the schema also goes into the prompt (DeepSeek's ``/guides/json_mode``).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
@@ -25,6 +33,7 @@ from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundErr
 from obra_llm.options import ALL_OPTIONS, Call
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
 from obra_llm.transports.endpoint import WireRequest
+from obra_llm.structured import StructuredMode, native, strict_schema
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
@@ -303,6 +312,15 @@ def listed_context(body: Any, model: str) -> int | None:
 _CONTEXT_KEYS = ("max_model_len", "context_length", "context_window")
 
 
+#: What ``get_model_info`` reports for each way of sending a schema (``structured``, ``strict``).
+_STRUCTURED_MODES: Mapping[tuple[str, bool], StructuredMode] = {
+    ("json_schema", True): native("response_format.json_schema(strict)"),
+    ("json_schema", False): native("response_format.json_schema"),
+    ("llamacpp", False): native("response_format.schema(grammar)"),
+    ("json_object", False): native("response_format.json_object", instructions=True),
+}
+
+
 class ChatCompletionsWire(HttpWire[C], Generic[C]):
     """Translation for one vendor's chat-completions API: its identity and quirks are constructor data.
 
@@ -311,7 +329,8 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
     ``stream_usage``: send ``stream_options.include_usage`` (servers that reject it, or
     send usage anyway, say no); ``models_path``: the model list (probe and model info);
     ``models_state_context``: the list states context windows, so ``get_model_info`` asks it;
-    ``any_model``: the server answers with the model it loaded whatever ``model`` says.
+    ``any_model``: the server answers with the model it loaded whatever ``model`` says;
+    ``structured`` and ``strict``: how a ``json_schema`` is sent (the module docstring).
     """
 
     models_key = "data"
@@ -331,6 +350,8 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         models_state_context: bool = False,
         any_model: bool = False,
         context_lengths: Mapping[str, int] | None = None,
+        structured: Literal["json_schema", "llamacpp", "json_object"] = "json_schema",
+        strict: bool = False,
     ) -> None:
         self.identity = identity
         self.settings_type = settings_type
@@ -346,6 +367,9 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         self.any_model = any_model
         self.context_lengths = context_lengths or {}
         self.supported_options = ALL_OPTIONS if seed_field else ALL_OPTIONS - {"seed"}
+        self.structured = structured
+        self.strict = strict
+        self.structured_mode = _STRUCTURED_MODES[structured, strict]
 
     # -- the request ---------------------------------------------------------------------------
 
@@ -360,7 +384,20 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         body["stream"] = stream
         if stream and self.stream_usage:
             body["stream_options"] = {"include_usage": True}
+        if call.json_schema is not None:
+            body["response_format"] = self.response_format(call.json_schema)
         return body
+
+    def response_format(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        """``response_format`` for a structured call, in the form this server documents."""
+        if self.structured == "json_object":
+            return {"type": "json_object"}
+        if self.structured == "llamacpp":
+            return {"type": "json_schema", "schema": schema}
+        if self.strict:
+            adapted = strict_schema(schema, provider=self.provider, feature="strict structured outputs")
+            return {"type": "json_schema", "json_schema": {"name": "answer", "strict": True, "schema": adapted}}
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
 
     def model_request(self, settings: C) -> WireRequest | None:
         if self.models_state_context and settings.context_length is None:

@@ -37,6 +37,7 @@ from obra_llm.protocol import GenerateOptions, ModelInfo, ProviderKind
 from obra_llm.providers.lifecycle import PROBE_TIMEOUT, Lifecycle
 from obra_llm.redaction import Redactor
 from obra_llm.retry import RetryPolicy
+from obra_llm.structured import INSTRUCTIONS, Conformance, StructuredMode, parsed_answer, refuse_streamed
 from obra_llm.tokens import estimate_tokens
 from obra_llm.transports.process import (
     ProcessExit,
@@ -141,7 +142,11 @@ class CliWire(Generic[S]):
     identity: ClassVar[CliIdentity]
     settings_type: ClassVar[type[Any]]
     #: The ``generate`` options the tool can honour; others are rejected by name.
-    supported_options: ClassVar[frozenset[str]] = frozenset({"system", "timeout"})
+    supported_options: ClassVar[frozenset[str]] = frozenset({"system", "timeout", "json_schema"})
+    #: How a call's ``json_schema`` reaches the tool: its own option (``native``), or the prompt.
+    structured_mode: ClassVar[StructuredMode] = INSTRUCTIONS
+    #: The tool reads the schema from a file: ``argv`` then gets ``schema_file``, a fresh one per run.
+    takes_schema_file: ClassVar[bool] = False
     #: Exit codes meaning the tool rejected its command line (nothing was run: not retried).
     usage_exit_codes: ClassVar[frozenset[int]] = frozenset({2})
 
@@ -153,8 +158,11 @@ class CliWire(Generic[S]):
         """Settings the tool cannot honour, as ``reason @ $.key`` lines (none by default)."""
         return []
 
-    def argv(self, settings: S, call: Call, *, binary: str, workdir: str) -> list[str]:
-        """The command line of one run; the prompt goes to stdin, never here."""
+    def argv(self, settings: S, call: Call, *, binary: str, workdir: str, schema_file: str | None = None) -> list[str]:
+        """The command line of one run; the prompt goes to stdin, never here.
+
+        ``schema_file`` holds ``call.json_schema`` when the wire ``takes_schema_file``.
+        """
         raise NotImplementedError
 
     def secrets(self, settings: S) -> list[str]:
@@ -307,6 +315,27 @@ class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
     def generate(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> str:
         """The whole answer to ``prompt`` from one run of the tool (retried per policy)."""
         state, call = self._prepare(prompt, options)
+        if call.json_schema is None:
+            return state.calls.complete(self._attempt(state, call, prompt), timeout=call.timeout).text
+        conformance = Conformance(
+            call.json_schema, prompt, mode=self._wire.structured_mode, repairs=state.settings.structured_repairs,
+            provider=self._wire.identity.name, ask=lambda text: self._attempt(state, call, text),
+        )
+        return state.calls.complete(conformance.first, timeout=call.timeout, review=conformance.review).text
+
+    def generate_structured(self, prompt: str, schema: Mapping[str, Any], /, **options: Unpack[GenerateOptions]) -> Any:
+        """The parsed JSON value of an answer conforming to ``schema`` (``SupportsStructured``)."""
+        structured: GenerateOptions = {**options, "json_schema": schema}
+        return parsed_answer(self.generate(prompt, **structured))
+
+    def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
+        """Yield the answer's pieces as the tool reports them (a failure before the first is retried)."""
+        state, call = self._prepare(prompt, options)
+        refuse_streamed(call.json_schema, self._wire.identity.name)
+        return state.calls.stream(lambda left: self._run(state, prompt, call, left), timeout=call.timeout)
+
+    def _attempt(self, state: _Ready[S], call: Call, prompt: str) -> Callable[[float], Completion]:
+        """One run's whole answer to ``prompt``."""
         wire = self._wire
 
         def attempt(left: float) -> Completion:
@@ -323,12 +352,7 @@ class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
                 raise errors.LLMResponseException(msg, provider=wire.identity.name)
             return Completion(answer, end.prompt_tokens, end.completion_tokens, end.stop_reason)
 
-        return state.calls.complete(attempt, timeout=call.timeout).text
-
-    def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
-        """Yield the answer's pieces as the tool reports them (a failure before the first is retried)."""
-        state, call = self._prepare(prompt, options)
-        return state.calls.stream(lambda left: self._run(state, prompt, call, left), timeout=call.timeout)
+        return attempt
 
     @property
     def provider_name(self) -> str:
@@ -361,7 +385,11 @@ class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
             "execution_mode": "subprocess",
             "context_length": None,
             "version": self._version or "unknown",
-            "details": {"binary": state.binary, **self._wire.model_details(state.settings)},
+            "details": {
+                "binary": state.binary,
+                "structured": self._wire.structured_mode.name,
+                **self._wire.model_details(state.settings),
+            },
         }
 
     def estimate_tokens(self, text: str, /) -> int:
@@ -395,7 +423,9 @@ class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
             with _workdir(state.settings.working_dir, identity.tool) as workdir, _scratch(identity.tool) as scratch:
                 setup = wire.run_setup(state.settings, call, scratch=scratch, environ=state.environ)
                 _lay_out(scratch, setup)
-                argv = wire.argv(state.settings, call, binary=state.binary, workdir=workdir)
+                schema_file = _schema_file(wire, call, scratch)
+                extra = {"schema_file": schema_file} if schema_file else {}
+                argv = wire.argv(state.settings, call, binary=state.binary, workdir=workdir, **extra)
                 items = self._runner.run(argv, stdin=prompt, timeout=budget, cwd=workdir, env=setup.env or None)
                 yield from self._translate(state, items)
         except ProcessTimeoutError as error:
@@ -509,3 +539,12 @@ def _write_private(path: str, data: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as file:
         file.write(data)
+
+
+def _schema_file(wire: CliWire[Any], call: Call, scratch: str) -> str | None:
+    """The call's schema written under the run's ``scratch`` directory, for a tool that reads it from a file."""
+    if call.json_schema is None or not wire.takes_schema_file:
+        return None
+    path = os.path.join(scratch, "schema.json")
+    _write_private(path, json.dumps(call.json_schema).encode())
+    return path

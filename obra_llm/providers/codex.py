@@ -7,7 +7,9 @@ JSONL events; the answer is the last ``agent_message`` item, usage is on ``turn.
 failure is a ``turn.failed`` (and ``error``) event on stdout with exit code 1, never stderr;
 exit code 2 is a usage error (an unknown flag). With the default OpenAI provider and no
 credentials the CLI does not fail but retries until killed, so calls check auth first.
-``thread_id`` is a fresh uuid every run.
+``thread_id`` is a fresh uuid every run. ``--output-schema FILE`` makes the model's final
+message conform to the JSON Schema in FILE (``codex exec --help``; codex-rs ``exec/src/cli.rs``:
+sent to the Responses API as ``text.format`` ``json_schema``, strict).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from obra_llm.config.constraints import one_of
 from obra_llm.errors import AuthenticationError, LLMException, LLMResponseException, ModelNotFoundError, RateLimitError
 from obra_llm.options import Call
 from obra_llm.providers.cli_base import CliIdentity, CliLLM, CliSettings, CliWire, Probe, RunOutcome
+from obra_llm.structured import native
 from obra_llm.transports.process import ProcessExit
 
 __all__ = ["CODEX", "CodexCLI", "CodexSettings", "CodexWire", "build_argv"]
@@ -90,6 +93,8 @@ class CodexWire(CliWire[CodexSettings]):
 
     identity = CODEX
     settings_type = CodexSettings
+    structured_mode = native("--output-schema")
+    takes_schema_file = True
 
     def command(self, settings: CodexSettings) -> str:
         return settings.codex_command
@@ -121,8 +126,9 @@ class CodexWire(CliWire[CodexSettings]):
             )
         return problems
 
-    def argv(self, settings: CodexSettings, call: Call, *, binary: str, workdir: str) -> list[str]:
-        return build_argv(settings, binary=binary, sandbox=_sandbox(settings), workdir=workdir, system=call.system)
+    def argv(self, settings: CodexSettings, call: Call, *, binary: str, workdir: str, schema_file: str | None = None) -> list[str]:
+        argv = build_argv(settings, binary=binary, sandbox=_sandbox(settings), workdir=workdir, system=call.system)
+        return [*argv[:-1], "--output-schema", schema_file, "-"] if schema_file else argv
 
     def process_events(self, events: Iterator[Mapping[str, Any]]) -> Generator[str, None, RunOutcome]:
         """Each agent message; usage from ``turn.completed``; ``turn.failed`` fails the run.

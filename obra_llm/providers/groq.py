@@ -5,6 +5,7 @@ Facts (https://console.groq.com/docs/openai, groq/groq-python ``types/chat``): b
 is deprecated); at most 4 stop sequences; ``seed`` best effort; streamed usage comes in the
 final chunk's ``x_groq.usage`` unasked; ``logprobs``, ``logit_bias``, ``n`` > 1 and message
 ``name`` are refused with a 400 (obra_llm sends none of them); an unknown model is a 404.
+Structured answers: ``response_format`` ``json_schema`` (https://console.groq.com/docs/structured-outputs).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from obra_llm.protocol import GenerateOptions, ModelInfo, ProviderKind
 from obra_llm.providers.http_wire import HttpSettings, HttpWire
 from obra_llm.providers.lifecycle import PROBE_TIMEOUT, Lifecycle
 from obra_llm.retry import RetryPolicy
+from obra_llm.structured import Conformance, parsed_answer, refuse_streamed
 from obra_llm.transports.endpoint import HttpEndpoint, WireRequest
 from obra_llm.transports.http import error_reply, redactor, redirect_refused
 
@@ -109,19 +110,29 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
         logger.debug("%s provider ready: model %s at %s", wire.provider, settings.model, endpoint.target)
 
     def generate(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> str:
-        """The whole answer to ``prompt`` (one non-streamed request, retried per policy)."""
-        state, request, call = self._chat(prompt, options, stream=False)
-        process = self.wire.process_response
+        """The whole answer to ``prompt`` (one non-streamed request, retried per policy).
 
-        def attempt(left: float) -> Completion:
-            with _provider_named(self.wire.provider, state.redact):
-                return process(self._request(state, request, min(call.timeout, left)))
+        With ``json_schema`` the answer is the validated JSON text (``obra_llm.structured``).
+        """
+        state, call = self._call(options)
+        if call.json_schema is None:
+            return state.calls.complete(self._attempt(state, call, prompt), timeout=call.timeout).text
+        conformance = Conformance(
+            call.json_schema, prompt, mode=self.wire.structured_mode, repairs=state.settings.structured_repairs,
+            provider=self.wire.provider, ask=lambda text: self._attempt(state, call, text),
+        )
+        return state.calls.complete(conformance.first, timeout=call.timeout, review=conformance.review).text
 
-        return state.calls.complete(attempt, timeout=call.timeout).text
+    def generate_structured(self, prompt: str, schema: Mapping[str, Any], /, **options: Unpack[GenerateOptions]) -> Any:
+        """The parsed JSON value of an answer conforming to ``schema`` (``SupportsStructured``)."""
+        structured: GenerateOptions = {**options, "json_schema": schema}
+        return parsed_answer(self.generate(prompt, **structured))
 
     def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
         """Yield the answer as the API streams it; options are checked before any I/O."""
-        state, request, call = self._chat(prompt, options, stream=True)
+        state, call = self._call(options)
+        refuse_streamed(call.json_schema, self.wire.provider)
+        request = self.wire.chat(state.settings, prompt, call, stream=True)
         return state.calls.stream(lambda left: self._stream(state, request, min(call.timeout, left)), timeout=call.timeout)
 
     @property
@@ -170,7 +181,7 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
             "execution_mode": "http",
             "context_length": facts.context_length,
             "endpoint": state.endpoint.target,
-            "details": dict(facts.details),
+            "details": {**facts.details, "structured": self.wire.structured_mode.name},
         }
         if not failed:
             self._info = info
@@ -200,11 +211,21 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
 
     # -- one request, one way down and back ------------------------------------------------
 
-    def _chat(self, prompt: str, options: GenerateOptions, *, stream: bool) -> tuple[_Ready[S], WireRequest, Call]:
-        """The ready state, the generation request, and this call's resolved options."""
+    def _call(self, options: GenerateOptions) -> tuple[_Ready[S], Call]:
+        """The ready state and this call's resolved options (checked before any I/O)."""
         state = self._ready()
-        call = resolve_call(state.settings, self.wire.check_options(options, state.settings))
-        return state, self.wire.chat(state.settings, prompt, call, stream=stream), call
+        return state, resolve_call(state.settings, self.wire.check_options(options, state.settings))
+
+    def _attempt(self, state: _Ready[S], call: Call, prompt: str) -> Callable[[float], Completion]:
+        """One non-streamed attempt at ``prompt``; its request is built now, so a bad one fails before sending."""
+        request = self.wire.chat(state.settings, prompt, call, stream=False)
+        process = self.wire.process_response
+
+        def attempt(left: float) -> Completion:
+            with _provider_named(self.wire.provider, state.redact):
+                return process(self._request(state, request, min(call.timeout, left)))
+
+        return attempt
 
     def _request(self, state: _Ready[S], request: WireRequest, timeout: float) -> Any:
         """The parsed JSON body of a 2xx answer to ``request``; anything else raises."""

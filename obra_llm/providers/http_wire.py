@@ -28,6 +28,7 @@ from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import AuthenticationError, ConfigError, LLMException, LLMResponseException
 from obra_llm.options import ALL_OPTIONS, Call, validate_options
 from obra_llm.protocol import GenerateOptions
+from obra_llm.structured import INSTRUCTIONS, StructuredMode
 from obra_llm.tokens import estimate_tokens
 from obra_llm.transports.endpoint import MAX_BODY_BYTES, MAX_LINE_BYTES, WireRequest
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
@@ -205,6 +206,8 @@ class HttpWire(Generic[S]):
     #: and the field of each ``models_key`` entry holding a model's id.
     list_request: WireRequest | None = None
     models_id_field: str = "id"
+    #: How ``chat`` sends a call's ``json_schema``: the API's constrained mode, or instructions in the prompt.
+    structured_mode: StructuredMode = INSTRUCTIONS
 
     @property
     def provider(self) -> str:

@@ -5,7 +5,8 @@ Facts (ggml-org/llama.cpp ``tools/server/README.md``; abetlen/llama-cpp-python
 (llama-cpp-python on ``:8000``: set ``base_url``); a key only with ``--api-key`` (give
 ``api_key``/``api_key_env``); one model is loaded and answers whatever ``model`` is sent;
 ``max_tokens``, ``seed``, ``stop`` and ``stream_options.include_usage`` work; llama-cpp-python
-sends SSE ping comments (skipped); ``GET /v1/models`` states ``meta.n_ctx_train``.
+sends SSE ping comments (skipped); ``GET /v1/models`` states ``meta.n_ctx_train``;
+``response_format: {"type": "json_schema", "schema": ...}`` constrains the answer by a grammar.
 """
 
 from __future__ import annotations
@@ -19,5 +20,5 @@ class LlamaCppLLM(HttpLLM[ChatSettings]):
     wire = ChatCompletionsWire(
         Identity(name="llamacpp", label="llama.cpp", base_url="http://localhost:8080/v1", key_required=False, default_model="local",
                  docs="https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md", unreachable_hint="start `llama-server -m MODEL.gguf`"),
-        ChatSettings, models_state_context=True, any_model=True,
+        ChatSettings, models_state_context=True, any_model=True, structured="llamacpp",
     )

@@ -4,6 +4,7 @@ Facts (https://lmstudio.ai/docs/api/openai-api): default ``http://localhost:1234
 unless "Require Authentication" is on (give ``api_key``/``api_key_env`` then); ``model`` is the
 identifier of a downloaded model, which the server loads on first use (set it; the default is an example); the chat
 parameters are OpenAI's (``max_tokens``, ``stop``, ``seed``, ``stream_options``).
+Structured answers: ``response_format`` ``json_schema`` (https://lmstudio.ai/docs/app/api/structured-output).
 """
 
 from __future__ import annotations

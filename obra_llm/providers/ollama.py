@@ -4,7 +4,9 @@ Wire facts this module relies on (``docs/providers/ollama.md`` has the sources):
 streaming is on unless ``"stream": false``; tokens are ``prompt_eval_count`` +
 ``eval_count`` and absent counts mean 0; errors are ``{"error": "..."}``; once a stream
 has started, an error arrives as a last ``{"error": ...}`` line with status 200 and no
-``done: true``; 404 means the model is not pulled; 503 means the queue is full.
+``done: true``; 404 means the model is not pulled; 503 means the queue is full; a JSON
+Schema in ``format`` constrains the answer to it (https://ollama.com/blog/structured-outputs,
+``docs/api.md`` "Structured outputs", Ollama 0.5+).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundErr
 from obra_llm.options import Call
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object
+from obra_llm.structured import native
 from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.framing import iter_ndjson
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
@@ -65,6 +68,7 @@ class OllamaWire(HttpWire[OllamaSettings]):
     probe_request = list_request = WireRequest("/api/tags", method="GET")
     models_key = "models"
     models_id_field = "name"
+    structured_mode = native("format")
 
     def chat(self, settings: OllamaSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
         return WireRequest("/api/chat", _map_request(settings, prompt, call, stream=stream))
@@ -161,6 +165,8 @@ def _map_request(settings: OllamaSettings, prompt: str, call: Call, *, stream: b
         body["options"] = wire_options
     if settings.keep_alive is not None:
         body["keep_alive"] = settings.keep_alive
+    if call.json_schema is not None:
+        body["format"] = call.json_schema
     return body
 
 

@@ -7,7 +7,10 @@ cap is ``max_completion_tokens`` (o-series models reject the deprecated ``max_to
 error after HTTP 200 is a ``data:`` line with an ``error`` key; a 429 ``insufficient_quota``
 is a spent quota, not a rate limit, and is never retried; the API states no context window.
 No model-capability rule is applied before sending: the API's own 400 names a parameter a
-model does not take. Other OpenAI-compatible servers have their own presets (``groq``,
+model does not take. A ``json_schema`` is sent as ``response_format`` ``json_schema`` with
+``strict: true`` (https://platform.openai.com/docs/guides/structured-outputs): every object
+gets ``additionalProperties: false``, and an optional property or an open object is refused
+before sending (a ``ConfigError`` naming it); a refusal (``message.refusal``) raises. Other OpenAI-compatible servers have their own presets (``groq``,
 ``vllm``, ``llamacpp``...): ``base_url`` here is for proxies and gateways in front of OpenAI,
 and a custom one gets no ``$OPENAI_API_KEY``.
 """
@@ -74,7 +77,8 @@ class OpenAIWire(ChatCompletionsWire[OpenAISettings]):
 
     def __init__(self) -> None:
         super().__init__(
-            OPENAI, OpenAISettings, max_tokens_field="max_completion_tokens", max_stop=4, context_lengths=CONTEXT_LENGTHS
+            OPENAI, OpenAISettings, max_tokens_field="max_completion_tokens", max_stop=4, context_lengths=CONTEXT_LENGTHS,
+            strict=True,
         )
 
     def access(self, settings: OpenAISettings, environ: Mapping[str, str]) -> Access:

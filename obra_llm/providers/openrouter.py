@@ -6,6 +6,7 @@ key ``$OPENROUTER_API_KEY``; ``max_tokens``; usage is always in the last streame
 (``stream_options`` is a deprecated no-op, so it is not sent); ``: OPENROUTER PROCESSING``
 comments are skipped; an error after HTTP 200 is a ``data:`` event with an ``error`` key; an
 unknown model is a 400 "is not a valid model ID"; ``GET /models`` states ``context_length``.
+Structured answers: ``response_format`` ``json_schema`` (https://openrouter.ai/docs/structured-outputs).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Facts (https://docs.together.ai/docs/inference/openai-compatibility, togethercom
 key ``$TOGETHER_API_KEY``; ``max_tokens`` only; ``seed`` and ``stop`` lists; ``stream_options``
 is not a documented parameter, and the final chunk carries ``usage``; ``finish_reason`` may be
 ``eos``; model ids are ``<org>/<model>``; ``GET /models`` states ``context_length``.
+Structured answers: ``response_format`` ``json_schema`` (https://docs.together.ai/docs/json-mode).
 """
 
 from __future__ import annotations

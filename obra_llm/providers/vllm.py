@@ -6,6 +6,7 @@ when the server runs with ``--api-key`` (give ``api_key``/``api_key_env``); ``mo
 served model name (set it; the default is an example); ``max_tokens`` is accepted by every version (newer ones
 prefer ``max_completion_tokens``); ``seed``, ``stop`` and ``stream_options`` work; an unknown
 model is a 404 "The model `X` does not exist."; ``GET /v1/models`` states ``max_model_len``.
+Structured answers: ``response_format`` ``json_schema``, decoded under a grammar (vLLM ``docs/features/structured_outputs.md``).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Facts (https://docs.x.ai/api/integrations, https://docs.x.ai/docs/guides/reasoni
 deprecated); ``seed``; at most 4 stop sequences; reasoning models answer ``stop``,
 ``presence_penalty`` and ``frequency_penalty`` with an error, which obra_llm does not guess
 ahead of time: the API's 400 is raised, not retried, naming the parameter.
+Structured answers: ``response_format`` ``json_schema`` (https://docs.x.ai/docs/guides/structured-outputs).
 """
 
 from __future__ import annotations

@@ -164,5 +164,6 @@ def test_threads_share_one_provider(echo: EchoServer) -> None:
                 "prompt_tokens": total * prompt,
                 "completion_tokens": total * completion,
                 "retries": 0,
+                "structured_repairs": 0,
             }
             assert clock.sleeps == []

@@ -170,6 +170,7 @@ def assert_metrics(
         "errors": errors,
         "timeouts": timeouts,
         "retries": retries,
+        "structured_repairs": 0,
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,

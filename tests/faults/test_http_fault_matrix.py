@@ -98,6 +98,7 @@ def assert_metrics(
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "retries": retries,
+        "structured_repairs": 0,
     }
 
 

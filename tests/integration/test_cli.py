@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,3 +221,21 @@ def test_a_401_says_which_key_to_check(tmp_path: Path, server: OllamaWireServer)
     done = obra_llm("--config", str(write_config(tmp_path, server.url)), "generate", "hi")
     assert done.returncode == 1
     assert "unauthorized (check api_key / api_key_env in the llm config" in done.stderr.splitlines()[0]
+
+
+def test_generate_with_a_schema_prints_the_validated_json(tmp_path: Path, server: OllamaWireServer) -> None:
+    schema = {"type": "object", "properties": {"score": {"type": "integer", "maximum": 10}}, "required": ["score"]}
+    (tmp_path / "score.json").write_text(json.dumps(schema), encoding="utf-8")
+    server.queue(Answer(pieces=['{"score": 12}']), Answer(pieces=['{"score": 7}']))
+    done = obra_llm("--config", str(write_config(tmp_path, server.url)), "generate", "--schema", str(tmp_path / "score.json"), "Rate it.")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"score": 7}, "the first answer failed its schema and was repaired"
+    assert [request["format"] for request in server.chat_requests()] == [schema, schema]
+
+
+def test_generate_with_an_unreadable_schema_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    config = str(write_config(tmp_path, refused_url()))
+    done = obra_llm("--config", config, "generate", "--schema", str(tmp_path / "bad.json"), "Rate it.")
+    assert done.returncode == 2
+    assert f"--schema {tmp_path / 'bad.json'}: not JSON" in done.stderr

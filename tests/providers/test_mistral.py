@@ -115,7 +115,7 @@ def test_model_info_reads_max_context_length(make: Maker) -> None:
 def test_model_info_falls_back_to_the_table(make: Maker) -> None:
     info = make(model="open-mixtral-8x22b").get_model_info()
     assert info["context_length"] == 65_536
-    assert info["details"] == {}
+    assert info["details"] == {"structured": "native:response_format.json_schema"}
 
 
 # -- unit: no cassette -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from tests.support.structured_answers import conforming_text, schema_in_prompt, strict_problem
 from tests.support.wire_server import Json, Reply, Request, Sse, WireServer, sse_event
 
 __all__ = ["CREATED", "DEFAULT_KEY", "QUALITY_ANSWER", "Answer", "ChatCompletionsWireServer", "done_frame"]
@@ -112,6 +113,36 @@ class ChatCompletionsWireServer(WireServer, abc.ABC):
         scripted = self.next_scripted()
         if scripted is not None:
             return scripted
+        answer = self.default_answer
+        if "response_format" in body:
+            schema = self.response_schema(body["response_format"], body["messages"])
+            if not isinstance(schema, Mapping):
+                return schema
+            answer = attrs.evolve(answer, pieces=[conforming_text(schema)])
         if body.get("stream") is True:
-            return self.stream(body, self.default_answer)
-        return self.completion(body, self.default_answer)
+            return self.stream(body, answer)
+        return self.completion(body, answer)
+
+    def response_schema(self, response_format: Any, messages: Any) -> Mapping[str, Any] | Reply:
+        """The schema a structured request constrains the answer to, or the error for a form the API refuses.
+
+        OpenAI's forms (https://platform.openai.com/docs/guides/structured-outputs): ``json_schema``
+        with a ``name`` and a ``schema`` (strict: closed objects, every key required), or
+        ``json_object``, whose messages must say JSON (the schema is then read from the prompt).
+        """
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if kind == "json_object":
+            prompted = schema_in_prompt(messages)
+            return prompted if prompted is not None else self.refuse("'messages' must contain the word 'json' to use 'response_format' of type 'json_object'.")
+        spec = response_format.get("json_schema") if kind == "json_schema" else None
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict) or not spec.get("name"):
+            return self.refuse("Missing required parameter: 'response_format.json_schema' (with a 'name' and a 'schema').")
+        problem = strict_problem(spec["schema"]) if spec.get("strict") is True else None
+        if problem:
+            return self.refuse(f"Invalid schema for response_format '{spec['name']}': {problem}")
+        schema: Mapping[str, Any] = spec["schema"]
+        return schema
+
+    def refuse(self, message: str) -> Reply:
+        """The 400 for a request the API refuses, in the dialect's error shape."""
+        return Json(400, {"error": {"message": message, "type": "invalid_request_error", "param": "response_format", "code": None}})

@@ -132,13 +132,13 @@ class Preset:
 #: The OpenAI-compatible presets, one line each, with their flavor as their docs state it.
 PRESETS: tuple[Preset, ...] = (
     Preset(GroqLLM, Flavor(usage="x_groq")),
-    Preset(DeepSeekLLM),
+    Preset(DeepSeekLLM, Flavor(structured="json_object")),
     Preset(OpenRouterLLM, Flavor(usage="always", unknown_model="invalid_id", card={"context_length": 128_000}), 400),
     Preset(TogetherLLM, Flavor(usage="always", card={"context_length": 131_072})),
     Preset(XaiLLM, Flavor(usage="always")),
     Preset(VllmLLM, Flavor(card={"max_model_len": 32_768})),
     Preset(LmStudioLLM),
-    Preset(LlamaCppLLM, Flavor(unknown_model="any", card={"meta": {"n_ctx_train": 8192}})),
+    Preset(LlamaCppLLM, Flavor(unknown_model="any", card={"meta": {"n_ctx_train": 8192}}, structured="llamacpp")),
 )
 
 HTTP_SPECS: tuple[ProviderSpec, ...] = (OLLAMA, ANTHROPIC, OPENAI, MISTRAL, GEMINI, COHERE, *(preset.spec() for preset in PRESETS))

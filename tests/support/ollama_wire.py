@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from tests.support.structured_answers import conforming_text
 from tests.support.wire_server import Chunked, Json, Raw, Request, Sse, WireServer
 from tests.support.wire_server import Hang as WireHang
 from tests.support.wire_server import Reply as WireReply
@@ -157,6 +158,8 @@ class OllamaWireServer(WireServer):
         if isinstance(scripted, Json | Sse | Chunked | Raw | WireHang):
             return scripted  # a base reply scripted by a generic fault test: sent as is
         reply: Reply = scripted if isinstance(scripted, Answer | Status | MidStreamError | Cut | Hang) else self.default_answer(body)
+        if scripted is None and isinstance(body.get("format"), dict):  # a JSON Schema constrains the answer
+            reply = Answer(pieces=[conforming_text(body["format"])], prompt_tokens=112, completion_tokens=41)
         stream = body.get("stream", True) is not False
         if isinstance(reply, Status):
             return _json(reply.code, {"error": reply.error}, reply.headers)

@@ -74,6 +74,7 @@ def test_complete_records_a_success() -> None:
         "prompt_tokens": 7,
         "completion_tokens": 3,
         "retries": 0,
+        "structured_repairs": 0,
     }
 
 
@@ -218,6 +219,7 @@ def test_stream_yields_pieces_and_records_usage() -> None:
         "prompt_tokens": 5,
         "completion_tokens": 2,
         "retries": 0,
+        "structured_repairs": 0,
     }
     assert (provider.opened, provider.closed) == (1, 1)
 

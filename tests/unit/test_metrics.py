@@ -16,6 +16,7 @@ SNAPSHOT_KEYS = {
     "prompt_tokens",
     "completion_tokens",
     "retries",
+    "structured_repairs",
 }
 
 
@@ -46,6 +47,7 @@ def test_fresh_snapshot_is_all_zero() -> None:
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "retries": 0,
+        "structured_repairs": 0,
     }
 
 
@@ -65,6 +67,7 @@ def test_successful_call_counts_tokens_and_latency() -> None:
         "prompt_tokens": 7,
         "completion_tokens": 5,
         "retries": 0,
+        "structured_repairs": 0,
     }
 
 
@@ -137,4 +140,5 @@ def test_totals_are_exact_under_16_threads_of_100_calls() -> None:
         "prompt_tokens": 3200,
         "completion_tokens": 4800,
         "retries": 1600,
+        "structured_repairs": 0,
     }

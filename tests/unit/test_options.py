@@ -12,7 +12,7 @@ from obra_llm.options import ALL_OPTIONS, Call, resolve_call, validate_options
 
 
 def test_all_options_are_the_generate_options_keys() -> None:
-    assert ALL_OPTIONS == frozenset({"temperature", "max_tokens", "system", "stop", "seed", "timeout"})
+    assert ALL_OPTIONS == frozenset({"temperature", "max_tokens", "system", "stop", "seed", "timeout", "json_schema"})
 
 
 def test_valid_options_are_returned_unchanged() -> None:
