@@ -82,7 +82,7 @@ def schema_problem(value: Any) -> str | None:
     if not isinstance(value, Mapping):
         return f"json_schema must be a JSON Schema object (a dict), not {type(value).__name__}"
     try:
-        _shape(_canonical(value))
+        _validator(value)
     except (TypeError, ValueError) as error:
         return f"json_schema cannot be sent as JSON: {error}"
     except Exception as error:  # jsonschema.SchemaError, imported lazily
@@ -105,13 +105,34 @@ def _shape(canonical: str) -> Validator:
     return cls(schema)
 
 
+#: The last schemas seen, by identity, with a copy to compare: a caller passing the same dict
+#: again skips serializing it (a dict changed in place no longer equals its copy).
+_RECENT: dict[int, tuple[Any, Validator]] = {}
+
+
+def _validator(schema: Mapping[str, Any]) -> Validator:
+    """The checked validator for ``schema`` (``_shape``), found by identity first."""
+    recent = _RECENT.get(id(schema))
+    if recent is not None and recent[0] == schema:
+        return recent[1]
+    canonical = _canonical(schema)
+    validator = _shape(canonical)
+    if len(_RECENT) >= 64:
+        _RECENT.clear()
+    _RECENT[id(schema)] = (json.loads(canonical), validator)
+    return validator
+
+
 def _violations(schema: Mapping[str, Any], text: str) -> list[str]:
     """What is wrong with ``text`` as an answer to ``schema`` (empty: it conforms)."""
     try:
         value = json.loads(text)
     except ValueError as error:
         return [f"the answer is not JSON ({error})"]
-    errors = sorted(_shape(_canonical(schema)).iter_errors(value), key=lambda error: list(error.path))
+    validator = _validator(schema)
+    if validator.is_valid(value):
+        return []
+    errors = sorted(validator.iter_errors(value), key=lambda error: list(error.path))
     return [f"{error.json_path}: {error.message}" for error in errors[:_MAX_ERRORS]]
 
 

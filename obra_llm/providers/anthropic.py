@@ -11,6 +11,10 @@ and an ``error`` event may arrive after HTTP 200. Error bodies are
 ``{"type": "error", "error": {"type", "message"}, "request_id"}``; 529 means overloaded.
 Claude's tokenizer is not public: ``estimate_tokens`` uses tiktoken's ``o200k_base`` (within
 about 10-20 % on English and code; the exact count, ``/v1/messages/count_tokens``, costs a request).
+A ``json_schema`` goes as structured outputs, ``output_config.format`` ``{"type": "json_schema",
+"schema"}`` (https://platform.claude.com/docs/en/build-with-claude/structured-outputs): objects
+must be closed, so the schema is adapted as for OpenAI's strict mode, or refused naming the
+feature; the answer is the JSON text of the ``text`` block.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from obra_llm.options import ALL_OPTIONS, Call
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.structured import native, strict_schema
 from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
@@ -97,6 +102,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
     identity = ANTHROPIC
     settings_type = AnthropicSettings
     probe_request = WireRequest("/v1/models", method="GET", params={"limit": "1"})
+    structured_mode = native("output_config.format")
     models_key = "data"
     list_request = WireRequest("/v1/models", method="GET", params={"limit": "1000"})
     #: Every generate() option but ``seed``: the Messages API has none.
@@ -215,6 +221,9 @@ def _map_request(settings: AnthropicSettings, prompt: str, call: Call, *, stream
     body["messages"] = [{"role": "user", "content": prompt}]
     body.update(call.sampling(temperature="temperature", max_tokens=None, stop="stop_sequences", seed=None))
     body["stream"] = stream
+    if call.json_schema is not None:
+        schema = strict_schema(call.json_schema, provider=_PROVIDER, feature="structured outputs")
+        body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     return body
 
 

@@ -10,6 +10,8 @@ with named events ending in ``message-end`` and then ``data: [DONE]``, and a fai
 after HTTP 200 is a ``message-end`` with ``finish_reason: ERROR`` and a ``delta.error``
 text; errors are ``{"message": "..."}``, and 498 (invalid token) is an authentication
 error like 401.
+A ``json_schema`` is ``response_format: {"type": "json_object", "json_schema": ...}``
+(https://docs.cohere.com/docs/structured-outputs).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from obra_llm.errors import AuthenticationError, LLMException, LLMResponseExcept
 from obra_llm.options import Call
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.structured import native
 from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
@@ -76,6 +79,7 @@ class CohereWire(HttpWire[CohereSettings]):
     identity = COHERE
     settings_type = CohereSettings
     probe_request = WireRequest("/v1/models", method="GET", params={"page_size": "1"})
+    structured_mode = native("response_format.json_object+json_schema")
     models_key = "models"
     list_request = WireRequest("/v1/models", method="GET", params={"page_size": "1000"})
     models_id_field = "name"
@@ -164,7 +168,10 @@ class CohereLLM(HttpLLM[CohereSettings]):
 def _map_request(settings: CohereSettings, prompt: str, call: Call, *, stream: bool) -> dict[str, Any]:
     messages = call.messages(prompt)
     sampling = call.sampling(temperature="temperature", max_tokens="max_tokens", stop="stop_sequences", seed="seed")
-    return {"model": settings.model, "messages": messages, "stream": stream, **sampling}
+    body = {"model": settings.model, "messages": messages, "stream": stream, **sampling}
+    if call.json_schema is not None:
+        body["response_format"] = {"type": "json_object", "json_schema": call.json_schema}
+    return body
 
 
 # -- response processing (wire -> ours) ----------------------------------------------------------

@@ -10,6 +10,8 @@ blocked prompt has no candidates, only ``promptFeedback.blockReason``. Errors ar
 ``INVALID_ARGUMENT`` whose ``ErrorInfo.reason`` is ``API_KEY_INVALID``, and a 429's wait
 is ``RetryInfo.retryDelay`` in the body. Mid-stream, an error arrives as an
 ``{"error": ...}`` chunk, sometimes pretty-printed over several lines without ``data:``.
+A ``json_schema`` is ``generationConfig.responseMimeType: application/json`` with
+``responseJsonSchema`` (https://ai.google.dev/gemini-api/docs/structured-output).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from obra_llm.options import Call
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.structured import native
 from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import iter_sse_or_json
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
@@ -99,6 +102,7 @@ class GeminiWire(HttpWire[GeminiSettings]):
     identity = GEMINI
     settings_type = GeminiSettings
     probe_request = WireRequest("/models", method="GET", params={"pageSize": "1"})
+    structured_mode = native("generationConfig.responseJsonSchema")
     models_key = "models"
     models_key_optional = True
     list_request = WireRequest("/models", method="GET", params={"pageSize": "1000"})
@@ -182,6 +186,9 @@ def _map_request(settings: GeminiSettings, prompt: str, call: Call) -> dict[str,
     config = call.sampling(temperature="temperature", max_tokens="maxOutputTokens", stop="stopSequences", seed="seed")
     if settings.thinking_budget is not None:
         config["thinkingConfig"] = {"thinkingBudget": settings.thinking_budget}
+    if call.json_schema is not None:
+        config["responseMimeType"] = "application/json"
+        config["responseJsonSchema"] = call.json_schema
     if config:
         body["generationConfig"] = config
     return body

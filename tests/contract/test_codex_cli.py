@@ -27,6 +27,7 @@ from obra_llm.recording.transcripts import Transcript, TranscriptRecorder
 from obra_llm.transports.process import SubprocessRunner
 from tests.contract.conftest import REPO, live_pids_with_env, record_or_compare
 from tests.support.responses_stub import ResponsesStub, Scenario
+from tests.support.structured_answers import ANSWER_TEXT, SCORE_SCHEMA
 
 pytestmark = pytest.mark.contract
 
@@ -63,6 +64,17 @@ def test_success(codex_bin: str, codex_version: str, stub_home: Path, stub: Resp
     assert stub.requests[0]["model"] == "stub-model"
     assert _prompt("success") in str(stub.requests[0]["input"])
     _record_or_compare(recorder.transcripts[-1], "success")
+
+
+def test_structured_score(codex_bin: str, codex_version: str, stub_home: Path, stub: ResponsesStub) -> None:
+    llm, recorder = _provider(codex_bin, codex_version)
+
+    assert llm.generate_structured(_prompt("structured"), SCORE_SCHEMA) == {"score": 8, "verdict": "accept", "reasons": [ANSWER_TEXT]}
+
+    sent = stub.requests[0]["text"]["format"]
+    assert (sent["type"], sent["strict"], sent["schema"]) == ("json_schema", True, SCORE_SCHEMA), "--output-schema reached the API"
+    assert "--output-schema" in recorder.transcripts[-1].argv
+    _record_or_compare(recorder.transcripts[-1], "structured")
 
 
 def test_stream_success(codex_bin: str, codex_version: str, stub_home: Path, stub: ResponsesStub) -> None:

@@ -31,8 +31,10 @@ from obra_llm.errors import (
 from obra_llm.protocol import LLMPlugin
 from obra_llm.providers.codex import CodexCLI, CodexSettings, build_argv
 from obra_llm.recording.transcripts import Transcript, TranscriptReplayer, UnrecordedRunError
+from obra_llm.structured import generate_as
 from obra_llm.transports.process import ProcessExit, RunItems
 from tests.support.fakes import FakeClock
+from tests.support.structured_answers import ANSWER_TEXT, Score, Verdict
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "cli" / "codex"
 KEYED = {"OPENAI_API_KEY": "sk-test-not-real", "CODEX_HOME": "/nonexistent"}
@@ -98,6 +100,34 @@ def test_generate_replays_the_real_success(transcripts: list[Transcript]) -> Non
     metrics = llm.metrics
     assert (metrics["calls"], metrics["prompt_tokens"], metrics["completion_tokens"], metrics["total_tokens"]) == (1, 42, 7, 49)
     assert (metrics["errors"], metrics["timeouts"], metrics["retries"]) == (0, 0, 0)
+
+
+def test_structured_score_replays_the_real_run_with_output_schema(transcripts: list[Transcript]) -> None:
+    llm = _codex(TranscriptReplayer(transcripts))
+
+    score = generate_as(llm, _prompt("structured"), Score)
+
+    assert score == Score(8, Verdict.ACCEPT, [ANSWER_TEXT])
+    assert llm.get_model_info()["details"]["structured"] == "native:--output-schema"
+    assert (llm.metrics["calls"], llm.metrics["structured_repairs"], llm.metrics["errors"]) == (1, 0, 0)
+
+
+def test_the_schema_file_holds_the_schema_and_is_removed() -> None:
+    seen: list[tuple[str, object]] = []
+    answer = '{"type":"item.completed","item":{"id":"item_1","type":"agent_message","text":"{\\"score\\": 3}"}}'
+
+    class SchemaReader(CapturingRunner):
+        def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+            path = argv[argv.index("--output-schema") + 1]
+            with open(path, encoding="utf-8") as handle:
+                seen.append((path, json.load(handle)))
+            return super().run(argv, stdin=stdin, timeout=timeout, cwd=cwd)
+
+    schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
+    llm = _codex(SchemaReader([_OK_LINES[0], answer, _OK_LINES[2]]))
+    assert llm.generate_structured("Rate it.", schema) == {"score": 3}
+    (path, written), = seen
+    assert written == schema and not os.path.exists(path)
 
 
 def test_the_model_metadata_warning_is_logged_not_raised(transcripts: list[Transcript], caplog: pytest.LogCaptureFixture) -> None:

@@ -9,17 +9,14 @@ Re-record as for the contract suite (``--record-mode=all``, tests/providers/test
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import attrs
 import pytest
 import yaml
 
 from obra_llm import ConfigError, LLMResponseException
-from obra_llm.config.constraints import between
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT
 from obra_llm.errors import StructuredAnswerError
 from obra_llm.protocol import SupportsStructured
@@ -29,30 +26,19 @@ from tests.support.fakes import FakeClock
 from tests.support.http_cases import Maker, ProviderSpec
 from tests.support.http_replay import HTTP_CASSETTES
 from tests.support.http_specs import HTTP_SPECS, OLLAMA, OPENAI
+from tests.support.structured_answers import SCORE_SCHEMA, Score, Verdict
 from tests.support.wire_server import Json
 
-
-class Verdict(enum.Enum):
-    ACCEPT = "accept"
-    REVISE = "revise"
-    REJECT = "reject"
-
-
-@attrs.frozen
-class Score:
-    """A reviewer's quality score for an agent's change."""
-
-    score: int = attrs.field(metadata=between(0, 10))
-    verdict: Verdict
-    reasons: list[str]
-
-
 SCHEMA = schema_of(Score)
+assert SCHEMA == SCORE_SCHEMA | {"description": "A reviewer's quality score for an agent's change."}
 REVIEWER = "You review an agent's code changes."
 
 #: Where each API's constrained mode puts the schema in the request body (the recorded request shows it).
 NATIVE_FIELD: dict[str, tuple[str, ...]] = {
     "ollama": ("format",),
+    "anthropic": ("output_config", "format", "schema"),
+    "gemini": ("generationConfig", "responseJsonSchema"),
+    "cohere": ("response_format", "json_schema"),
     "openai": ("response_format", "json_schema", "schema"),
     "mistral": ("response_format", "json_schema", "schema"),
     "groq": ("response_format", "json_schema", "schema"),
@@ -64,7 +50,11 @@ NATIVE_FIELD: dict[str, tuple[str, ...]] = {
     "llamacpp": ("response_format", "schema"),
     "deepseek": ("response_format", "type"),
 }
-STRUCTURED_SPECS = [spec for spec in HTTP_SPECS if spec.provider in NATIVE_FIELD]
+STRUCTURED_SPECS = list(HTTP_SPECS)
+
+
+def test_every_http_provider_has_a_native_field() -> None:
+    assert sorted(NATIVE_FIELD) == sorted(spec.provider for spec in HTTP_SPECS)
 
 
 @pytest.fixture(params=STRUCTURED_SPECS, ids=[spec.provider for spec in STRUCTURED_SPECS])

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 
 import attrs
 
+from tests.support.structured_answers import conforming_text, strict_problem
 from tests.support.wire_server import Json, Reply, Request, Sse, WireServer, sse_event
 
 __all__ = [
@@ -64,7 +65,7 @@ _IDENTITY_HEADERS = {"request-id": _REQUEST_ID, "anthropic-organization-id": "5f
 _MESSAGE_FIELDS = frozenset(
     {
         *("model", "max_tokens", "messages", "system", "temperature", "stop_sequences", "stream"),
-        *("top_p", "top_k", "metadata", "tools", "tool_choice", "thinking", "service_tier"),
+        *("top_p", "top_k", "metadata", "tools", "tool_choice", "thinking", "service_tier", "output_config"),
     }
 )
 
@@ -209,9 +210,19 @@ class AnthropicWireServer(WireServer):
         scripted = self.next_scripted()
         if scripted is not None:
             return scripted
+        answer = self.answer
+        if "output_config" in body:  # structured outputs: the answer is JSON that honours the schema
+            fmt = body["output_config"].get("format") if isinstance(body["output_config"], dict) else None
+            schema = fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+            if not isinstance(schema, dict):
+                return error_reply(400, "invalid_request_error", "output_config.format: a json_schema format with a schema is required")
+            problem = strict_problem(schema)
+            if problem:
+                return error_reply(400, "invalid_request_error", f"output_config.format.schema: {problem}")
+            answer = attrs.evolve(answer, pieces=[conforming_text(schema)])
         if body.get("stream") is True:
-            return Sse(answer_frames(model, self.answer), headers={**_IDENTITY_HEADERS, "cache-control": "no-cache"})
-        return Json(200, message_body(model, self.answer), _IDENTITY_HEADERS)
+            return Sse(answer_frames(model, answer), headers={**_IDENTITY_HEADERS, "cache-control": "no-cache"})
+        return Json(200, message_body(model, answer), _IDENTITY_HEADERS)
 
 
 def _invalid(body: Mapping[str, Any], fields: frozenset[str]) -> str | None:

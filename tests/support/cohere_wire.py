@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from tests.support.structured_answers import conforming_text
 from tests.support.wire_server import Json, Reply, Request, Sse, WireServer, sse_event
 
 __all__ = [
@@ -172,6 +173,12 @@ class CohereWireServer(WireServer):
         if scripted is not None:
             return scripted
         answer = quality_answer()
+        response_format = body.get("response_format")
+        if response_format is not None:  # JSON mode; a json_schema constrains it further
+            schema = response_format.get("json_schema") if isinstance(response_format, dict) else None
+            if not isinstance(response_format, dict) or response_format.get("type") != "json_object" or not isinstance(schema, dict):
+                return error_reply(400, "invalid request: response_format must be {type: json_object, json_schema: {...}} here")
+            answer = attrs.evolve(answer, pieces=[conforming_text(schema)])
         return stream_reply(answer) if body.get("stream") is True else chat_reply(answer)
 
     def _model(self, name: str) -> dict[str, Any]:

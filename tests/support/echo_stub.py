@@ -48,11 +48,11 @@ class EchoResponsesStub(ResponsesStub):
         self._local = threading.local()
         self.requests = _Requests(self._local)
 
-    def events(self) -> list[tuple[str, dict[str, Any]]]:
+    def events(self, schema: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
         request: dict[str, Any] = getattr(self._local, "request", {})
         found = self._pattern.search(json.dumps(request.get("input", ""), ensure_ascii=False))
         if found is None:
-            return super().events()
+            return super().events(schema)
         view = copy.copy(self)  # shares the server; only the answer and usage differ
         view.answer = f"echo {found.group(0)}"
         view.input_tokens, view.output_tokens = echo_usage(int(found.group(1)))

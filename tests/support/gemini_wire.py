@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 import attrs
 
+from tests.support.structured_answers import conforming_text
 from tests.support.wire_server import Chunked, Hang, Json, Raw, Request, Sse, WireServer
 
 __all__ = [
@@ -57,7 +58,7 @@ _REQUEST_FIELDS = frozenset(
 _CONFIG_FIELDS = frozenset(
     {"temperature", "maxOutputTokens", "max_output_tokens", "stopSequences", "stop_sequences", "seed", "topP",
      "top_p", "topK", "top_k", "candidateCount", "candidate_count", "responseMimeType", "response_mime_type",
-     "responseSchema", "response_schema", "thinkingConfig", "thinking_config", "presencePenalty", "frequencyPenalty"}
+     "responseSchema", "response_schema", "responseJsonSchema", "response_json_schema", "thinkingConfig", "thinking_config", "presencePenalty", "frequencyPenalty"}
 )
 
 
@@ -217,10 +218,20 @@ class GeminiWireServer(WireServer):
             if invalid is not None:
                 return Json(400, invalid.body())
             scripted = self._pop_script()
-            reply: Reply = scripted if scripted is not None else self.default_answer(request.body)
+            reply: Reply = scripted if scripted is not None else self._answer(request.body)
             stream = method == "streamGenerateContent"
             return self._generate(model, reply, stream=stream, sse=query.get("alt") == ["sse"])
         return Json(404, _not_found(name, method).body())
+
+    def _answer(self, body: Mapping[str, Any]) -> Reply:
+        """``default_answer``, or JSON honouring ``responseJsonSchema`` when the config asks for it."""
+        config = body.get("generationConfig") or {}
+        schema = config.get("responseJsonSchema")
+        if schema is None:
+            return self.default_answer(body)
+        if config.get("responseMimeType") != "application/json":
+            return _bad_request("* GenerateContentRequest.generation_config.response_mime_type: responseJsonSchema needs application/json")
+        return Answer(pieces=[conforming_text(schema)], prompt_tokens=120, completion_tokens=38)
 
     def _refused(self, request: Request) -> ApiError | None:
         """Like the real service: the header or ``?key=`` (both accepted; obra_llm sends only the header)."""

@@ -12,6 +12,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
+from tests.support.structured_answers import conforming_text
+
 __all__ = ["SCENARIOS", "ResponsesStub", "Scenario"]
 
 Scenario = Literal["success", "server_error", "rate_limited", "unauthorized", "model_not_found", "stream_cut", "hang"]
@@ -62,13 +64,14 @@ class ResponsesStub:
         self._server.server_close()
         self._thread.join(5)
 
-    def events(self) -> list[tuple[str, dict[str, Any]]]:
-        """The SSE events of a successful answer, in order."""
+    def events(self, schema: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """The SSE events of a successful answer, in order; JSON honouring ``schema`` when the request had one."""
+        text = self.answer if schema is None else conforming_text(schema)
         message = {
             "type": "message",
             "role": "assistant",
             "id": "msg_1",
-            "content": [{"type": "output_text", "text": self.answer}],
+            "content": [{"type": "output_text", "text": text}],
         }
         usage = {
             "input_tokens": self.input_tokens,
@@ -88,6 +91,14 @@ class ResponsesStub:
         self._stopping.wait(seconds)
 
 
+def _output_schema(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema of a Responses request's ``text.format`` (``json_schema``), which ``codex --output-schema`` sends."""
+    text = request.get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    schema = fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+    return schema if isinstance(schema, dict) else None
+
+
 def _handler_for(stub: ResponsesStub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -101,9 +112,10 @@ def _handler_for(stub: ResponsesStub) -> type[BaseHTTPRequestHandler]:
                 self._reply(404, {"error": {"message": f"no route {self.path}"}})
                 return
             try:
-                stub.requests.append(json.loads(body or b"{}"))
+                parsed = json.loads(body or b"{}")
             except ValueError:
-                stub.requests.append({"unparsed": body.decode(errors="replace")})
+                parsed = {"unparsed": body.decode(errors="replace")}
+            stub.requests.append(parsed)
             scenario = stub.scenario
             if scenario == "hang":
                 stub.wait_stopping(60)
@@ -112,7 +124,7 @@ def _handler_for(stub: ResponsesStub) -> type[BaseHTTPRequestHandler]:
                 status, code, message = _ERRORS[scenario]
                 self._reply(status, {"error": {"message": message, "type": code, "code": code}})
                 return
-            events = stub.events()
+            events = stub.events(_output_schema(parsed))
             if scenario == "stream_cut":
                 events = events[:-1]
             self.send_response(200)

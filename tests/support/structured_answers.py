@@ -9,14 +9,45 @@ what they answer depends on the schema they were sent, never on the test.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["conforming", "conforming_text", "schema_in_prompt", "strict_problem"]
+import attrs
+
+from obra_llm.structured import between
+
+__all__ = ["ANSWER_TEXT", "SCORE_SCHEMA", "Score", "Verdict", "conforming", "conforming_text", "schema_in_prompt", "strict_problem"]
 
 #: The text the wire servers put in a string field.
-_TEXT = "The change validates the port range and keeps the happy path."
+ANSWER_TEXT = "The change validates the port range and keeps the happy path."
+class Verdict(enum.Enum):
+    ACCEPT = "accept"
+    REVISE = "revise"
+    REJECT = "reject"
+
+
+@attrs.frozen
+class Score:
+    """A reviewer's quality score for an agent's change."""
+
+    score: int = attrs.field(metadata=between(0, 10))
+    verdict: Verdict
+    reasons: list[str]
+
+
+#: The quality score's schema as ``schema_of`` derives it from docs/structured.md's ``Score``.
+SCORE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "integer", "minimum": 0, "maximum": 10},
+        "verdict": {"enum": ["accept", "revise", "reject"]},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["score", "verdict", "reasons"],
+    "additionalProperties": False,
+}
 #: Where obra_llm's instructions put the schema in a prompt (``obra_llm.structured.with_instructions``).
 _MARKER = "conforms to this JSON Schema:\n"
 
@@ -45,7 +76,7 @@ def conforming(schema: Mapping[str, Any]) -> Any:
         return True
     if kind == "null":
         return None
-    return _TEXT
+    return ANSWER_TEXT
 
 
 def conforming_text(schema: Mapping[str, Any]) -> str:
