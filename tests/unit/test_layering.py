@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_version", "errors"),
     ("config",),
     ("protocol", "redaction", "metrics", "retry", "tokens"),
-    ("options", "calls"),
+    ("options", "calls", "structured"),
     ("transports",),
     ("recording",),
     ("providers",),
