@@ -104,7 +104,7 @@ class GeminiCliWire(CliWire[GeminiCliSettings]):
     def command(self, settings: GeminiCliSettings) -> str:
         return settings.gemini_command
 
-    def argv(self, settings: GeminiCliSettings, call: Call, *, binary: str, workdir: str) -> list[str]:
+    def argv(self, settings: GeminiCliSettings, call: Call, *, binary: str, workdir: str, schema_file: str | None = None) -> list[str]:
         """Headless, structured output, no trust prompt; the prompt goes to stdin (there is no ``-p``)."""
         argv = [binary, "--output-format", "stream-json", "--skip-trust"]
         if settings.model:

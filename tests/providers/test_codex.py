@@ -117,11 +117,13 @@ def test_the_schema_file_holds_the_schema_and_is_removed() -> None:
     answer = '{"type":"item.completed","item":{"id":"item_1","type":"agent_message","text":"{\\"score\\": 3}"}}'
 
     class SchemaReader(CapturingRunner):
-        def run(self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None) -> RunItems:
+        def run(
+            self, argv: Sequence[str], *, stdin: str, timeout: float, cwd: str | None = None, env: Mapping[str, str] | None = None
+        ) -> RunItems:
             path = argv[argv.index("--output-schema") + 1]
             with open(path, encoding="utf-8") as handle:
                 seen.append((path, json.load(handle)))
-            return super().run(argv, stdin=stdin, timeout=timeout, cwd=cwd)
+            return super().run(argv, stdin=stdin, timeout=timeout, cwd=cwd, env=env)
 
     schema = {"type": "object", "properties": {"score": {"type": "integer"}}, "required": ["score"]}
     llm = _codex(SchemaReader([_OK_LINES[0], answer, _OK_LINES[2]]))
