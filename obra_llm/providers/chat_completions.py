@@ -32,8 +32,8 @@ from obra_llm.config.constraints import at_least
 from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
 from obra_llm.options import ALL_OPTIONS, Call
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
-from obra_llm.transports.endpoint import WireRequest
 from obra_llm.structured import StructuredMode, native, strict_schema
+from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
