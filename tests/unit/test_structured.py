@@ -12,7 +12,7 @@ import pytest
 
 from obra_llm import ConfigError, GenerateOptions, LLMTimeoutException
 from obra_llm.calls import CallRunner, Completion
-from obra_llm.config.constraints import between, greater_than, one_of
+from obra_llm.config.constraints import MAX_COUNT, between, greater_than, one_of
 from obra_llm.errors import StructuredAnswerError
 from obra_llm.retry import RetryPolicy
 from obra_llm.structured import INSTRUCTIONS, Conformance, generate_as, native, schema_of, schema_problem, strict_schema
@@ -52,7 +52,7 @@ def test_schema_of_an_attrs_class() -> None:
         "type": "object",
         "properties": {
             "score": {"type": "integer", "minimum": 0, "maximum": 10},
-            "confidence": {"type": "number", "exclusiveMinimum": 0},
+            "confidence": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_COUNT},
             "kind": {"type": "string", "enum": ["bug", "style"]},
             "mood": {"enum": ["calm", "alarmed"]},
             "findings": {"type": "array", "items": finding},
