@@ -134,7 +134,9 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
     def secrets(self, settings: ClaudeCodeSettings) -> list[str]:
         return [settings.api_key.reveal()] if settings.api_key else []
 
-    def argv(self, settings: ClaudeCodeSettings, call: Call, *, binary: str, workdir: str) -> list[str]:
+    def argv(
+        self, settings: ClaudeCodeSettings, call: Call, *, binary: str, workdir: str, schema_file: str | None = None
+    ) -> list[str]:
         # An empty system prompt replaces the CLI's 6 kB coding-agent prompt too.
         argv = [binary, *_FIXED_FLAGS, "--system-prompt", call.system or ""]
         if settings.model:
