@@ -298,7 +298,7 @@ def test_secret_not_in_logs(caplog: pytest.LogCaptureFixture) -> None:
         # a careless server that echoes the credential back in its error body
         return httpx.Response(401, json={"error": f"bad key {request.headers['authorization']}"})
 
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="obra_llm")  # whatever an in-process CLI run left it at
     llm = OllamaLLM(transport=httpx.MockTransport(refuse))
     llm.initialize({"api_key": KEY, "endpoint": "http://127.0.0.1:9"})
     try:
