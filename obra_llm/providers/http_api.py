@@ -104,7 +104,8 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
         )
         policy = RetryPolicy.from_settings(settings, timeout=settings.timeout)
         calls = CallRunner(policy, clock=self._clock, sleep=self._sleep)
-        self._state = _Ready(settings, endpoint, calls, redactor(*access.secrets))
+        redact = redactor(*access.secrets)
+        self._state = _Ready(settings, endpoint, calls, redact, _provider_named(wire.provider, redact))
         self._closed = False
         self._info = None
         logger.debug("%s provider ready: model %s at %s", wire.provider, settings.model, endpoint.target)
@@ -222,14 +223,14 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
         process = self.wire.process_response
 
         def attempt(left: float) -> Completion:
-            with _provider_named(self.wire.provider, state.redact):
+            with state.boundary:
                 return process(self._request(state, request, min(call.timeout, left)))
 
         return attempt
 
     def _request(self, state: _Ready[S], request: WireRequest, timeout: float) -> Any:
         """The parsed JSON body of a 2xx answer to ``request``; anything else raises."""
-        with _provider_named(self.wire.provider, state.redact):
+        with state.boundary:
             response = state.endpoint.send(request, timeout=timeout)
             if not response.is_success:
                 raise self._error(state, response)
@@ -241,7 +242,7 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
 
     def _stream(self, state: _Ready[S], request: WireRequest, timeout: float) -> StreamItems:
         """The wire's stream items from a streamed answer; the rest of the body is drained for reuse."""
-        with _provider_named(self.wire.provider, state.redact):
+        with state.boundary:
             opened = state.endpoint.open(request, timeout=timeout)
             try:
                 if not opened.response.is_success:
@@ -296,9 +297,11 @@ class _provider_named:
 
 @attrs.frozen
 class _Ready(Generic[S]):
-    """What ``initialize`` builds once: validated settings, the endpoint, the call runner, the redactor."""
+    """What ``initialize`` builds once: validated settings, the endpoint, the call runner, the
+    redactor, and the boundary every request's failure leaves through."""
 
     settings: S
     endpoint: HttpEndpoint
     calls: CallRunner
     redact: Callable[[str], str]
+    boundary: _provider_named
