@@ -180,8 +180,11 @@ class CallRunner:
         started: float,
         total: float,
     ) -> Completion:
+        verdict = review(result)
+        if isinstance(verdict, Completion):
+            return verdict
         prompt_tokens, completion_tokens = result.prompt_tokens, result.completion_tokens
-        while not isinstance(verdict := review(result), Completion):
+        while not isinstance(verdict, Completion):
             self.metrics.record_repair()
             left = total - (self._clock() - started)
             if left <= 0:
@@ -190,6 +193,7 @@ class CallRunner:
             result = self.retry.execute(verdict, deadline=left)
             prompt_tokens += result.prompt_tokens
             completion_tokens += result.completion_tokens
+            verdict = review(result)
         return verdict._replace(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
 
     def _deadline(self, timeout: float | None) -> float | None:

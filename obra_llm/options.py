@@ -71,7 +71,7 @@ def _check(name: str, value: Any, temperature_range: tuple[float, float], max_st
     if name == "system" and not isinstance(value, str):
         return f"system must be a string, not {type(value).__name__}"
     if name == "json_schema":
-        from obra_llm.structured import schema_problem  # jsonschema loads only for structured calls
+        from obra_llm.structured import schema_problem  # jsonschema_rs loads only for structured calls
 
         return schema_problem(value)
     if name == "stop":

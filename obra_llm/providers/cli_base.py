@@ -37,7 +37,7 @@ from obra_llm.protocol import GenerateOptions, ModelInfo, ProviderKind
 from obra_llm.providers.lifecycle import PROBE_TIMEOUT, Lifecycle
 from obra_llm.redaction import Redactor
 from obra_llm.retry import RetryPolicy
-from obra_llm.structured import INSTRUCTIONS, Conformance, StructuredMode, parsed_answer, refuse_streamed
+from obra_llm.structured import INSTRUCTIONS, Answer, StructuredMode, refuse_streamed, structured_call
 from obra_llm.tokens import estimate_tokens
 from obra_llm.transports.process import (
     ProcessExit,
@@ -317,16 +317,18 @@ class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
         state, call = self._prepare(prompt, options)
         if call.json_schema is None:
             return state.calls.complete(self._attempt(state, call, prompt), timeout=call.timeout).text
-        conformance = Conformance(
-            call.json_schema, prompt, mode=self._wire.structured_mode, repairs=state.settings.structured_repairs,
-            provider=self._wire.identity.name, ask=lambda text: self._attempt(state, call, text),
-        )
-        return state.calls.complete(conformance.first, timeout=call.timeout, review=conformance.review).text
+        return self._structured(state, call, call.json_schema, prompt).text
 
     def generate_structured(self, prompt: str, schema: Mapping[str, Any], /, **options: Unpack[GenerateOptions]) -> Any:
         """The parsed JSON value of an answer conforming to ``schema`` (``SupportsStructured``)."""
-        structured: GenerateOptions = {**options, "json_schema": schema}
-        return parsed_answer(self.generate(prompt, **structured))
+        state, call = self._prepare(prompt, {**options, "json_schema": schema})
+        return self._structured(state, call, schema, prompt).value
+
+    def _structured(self, state: _Ready[S], call: Call, schema: Mapping[str, Any], prompt: str) -> Answer:
+        return structured_call(
+            state.calls, schema, prompt, mode=self._wire.structured_mode, repairs=state.settings.structured_repairs,
+            provider=self._wire.identity.name, timeout=call.timeout, ask=lambda text: self._attempt(state, call, text),
+        )
 
     def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
         """Yield the answer's pieces as the tool reports them (a failure before the first is retried)."""

@@ -31,7 +31,7 @@ from obra_llm.protocol import GenerateOptions, ModelInfo, ProviderKind
 from obra_llm.providers.http_wire import HttpSettings, HttpWire
 from obra_llm.providers.lifecycle import PROBE_TIMEOUT, Lifecycle
 from obra_llm.retry import RetryPolicy
-from obra_llm.structured import Conformance, parsed_answer, refuse_streamed
+from obra_llm.structured import Answer, refuse_streamed, structured_call
 from obra_llm.transports.endpoint import HttpEndpoint, WireRequest
 from obra_llm.transports.http import error_reply, redactor, redirect_refused
 
@@ -118,16 +118,18 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
         state, call = self._call(options)
         if call.json_schema is None:
             return state.calls.complete(self._attempt(state, call, prompt), timeout=call.timeout).text
-        conformance = Conformance(
-            call.json_schema, prompt, mode=self.wire.structured_mode, repairs=state.settings.structured_repairs,
-            provider=self.wire.provider, ask=lambda text: self._attempt(state, call, text),
-        )
-        return state.calls.complete(conformance.first, timeout=call.timeout, review=conformance.review).text
+        return self._structured(state, call, call.json_schema, prompt).text
 
     def generate_structured(self, prompt: str, schema: Mapping[str, Any], /, **options: Unpack[GenerateOptions]) -> Any:
         """The parsed JSON value of an answer conforming to ``schema`` (``SupportsStructured``)."""
-        structured: GenerateOptions = {**options, "json_schema": schema}
-        return parsed_answer(self.generate(prompt, **structured))
+        state, call = self._call({**options, "json_schema": schema})
+        return self._structured(state, call, schema, prompt).value
+
+    def _structured(self, state: _Ready[S], call: Call, schema: Mapping[str, Any], prompt: str) -> Answer:
+        return structured_call(
+            state.calls, schema, prompt, mode=self.wire.structured_mode, repairs=state.settings.structured_repairs,
+            provider=self.wire.provider, timeout=call.timeout, ask=lambda text: self._attempt(state, call, text),
+        )
 
     def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
         """Yield the answer as the API streams it; options are checked before any I/O."""

@@ -1,4 +1,4 @@
-"""``python -m tests.benchmarks``: every benchmark of issue 7, printed and written to docs/performance.md.
+"""``python -m tests.benchmarks``: every benchmark (issues 7, 12, 14, 17), printed and written to docs/performance.md.
 
 Run from the repository root with the project's virtualenv active (``pip install -e '.[bench]'``
 for the comparison clients). ``--quick`` shortens every measurement (for checking the
@@ -16,14 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.benchmarks import bench_codex, bench_live
+from tests.benchmarks import structured as bench_structured
 from tests.benchmarks.bench_codex import CodexResult, measure_codex
 from tests.benchmarks.concurrency import ConcurrencyResult, measure_concurrency
 from tests.benchmarks.fallback import measure_fallback
-from tests.benchmarks.framing import FramingReport, markdown_section, measure_framing, summary_lines
+from tests.benchmarks.framing import markdown_section, measure_framing, summary_lines
 from tests.benchmarks.imports import ImportTiming, child_environment, measure_imports, probe_obra_llm_import
 from tests.benchmarks.memory import measure_memory
 from tests.benchmarks.overhead import HTTP_PROVIDERS, CallGroup, measure_group, package_version, provider_groups
 from tests.benchmarks.report import PEER_IMPORTS, STARTUP_HTTPX, STARTUP_OBRA_LLM, Results, markdown, text_table
+from tests.benchmarks.structured import measure_structured
 from tests.benchmarks.stub_server import StubServer
 from tests.benchmarks.tokens import measure_tokens
 
@@ -48,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--framing-only", action="store_true", help="measure the framing readers only; rewrite just that section of the doc"
     )
+    parser.add_argument(
+        "--structured-only", action="store_true", help="measure structured calls only; rewrite just that section of the doc"
+    )
+    parser.add_argument("--structured-calls", type=int, default=3000, help="rounds per provider for structured calls (default 3000)")
     parser.add_argument("--no-write", action="store_true", help=f"print only; do not rewrite {DOC.relative_to(REPO)}")
     args = parser.parse_args(argv)
     if args.quick:
@@ -55,13 +61,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.live_runs = 2
     threads_calls, threads_repetitions = (10, 2) if args.quick else (25, 5)
 
+    if args.quick:
+        args.structured_calls = 200
     started = time.perf_counter()
+    if args.structured_only:
+        _say(started, f"structured calls: {args.structured_calls} rounds per provider ...")
+        structured = measure_structured(args.structured_calls)
+        print("\n".join(bench_structured.summary_lines(structured)))
+        if not args.no_write:
+            _write_section(bench_structured.markdown_section(structured))
+        return 0
     _say(started, "framing readers ...")
     framing = measure_framing(size=2 * 1024 * 1024, runs=2) if args.quick else measure_framing()
     if args.framing_only:
         print("\n".join(summary_lines(framing)))
         if not args.no_write:
-            _write_framing_section(framing)
+            _write_section(markdown_section(framing))
         return 0
     date = datetime.datetime.now(datetime.UTC)
     peers = [(statement, package) for statement, package in PEER_IMPORTS if package_version(package)]
@@ -95,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         fallback = measure_fallback("ollama", stub.base_url, rounds=3 * args.calls)
         _say(started, f"memory: {args.memory_calls} calls in a fresh interpreter ...")
         memory = measure_memory(stub.base_url, args.memory_calls)
+    _say(started, f"structured calls: {args.structured_calls} rounds per provider ...")
+    structured = measure_structured(args.structured_calls)
     _say(started, "token estimation ...")
     tokens = measure_tokens(runs=3 if args.quick else 5, fresh_runs=2 if args.quick else 5)
     codex: CodexResult | None = None
@@ -129,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         framing=framing,
         live=live,
         live_note=live_note or "",
+        structured=structured,
     )
     print(text_table(results))
     if not args.no_write:
@@ -138,10 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _write_framing_section(framing: FramingReport) -> None:
-    """Replace (or add, before the Codex section) the framing section of docs/performance.md."""
+def _write_section(section: Sequence[str]) -> None:
+    """Replace (or add, before the Codex section) one section of docs/performance.md, found by its heading."""
     lines = DOC.read_text(encoding="utf-8").split("\n")
-    section = markdown_section(framing)
     heading = section[0]
     if heading in lines:
         start = lines.index(heading)
@@ -150,7 +167,7 @@ def _write_framing_section(framing: FramingReport) -> None:
         start = end = next((n for n, line in enumerate(lines) if line == "## Codex CLI"), len(lines))
     lines[start:end] = section
     DOC.write_text("\n".join(lines), encoding="utf-8")
-    print(f"\nwrote the framing section of {DOC.relative_to(REPO)}")
+    print(f"\nwrote the {heading.removeprefix('## ')} section of {DOC.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ from tests.benchmarks.framing import FramingReport, markdown_section, summary_li
 from tests.benchmarks.imports import HEAVY_MODULES, ImportProbe, ImportTiming
 from tests.benchmarks.memory import MemoryResult
 from tests.benchmarks.overhead import CallGroup, Timing
+from tests.benchmarks.structured import StructuredReport
+from tests.benchmarks.structured import markdown_section as structured_section
+from tests.benchmarks.structured import summary_lines as structured_lines
 from tests.benchmarks.tokens import TokenResult
 
 __all__ = ["IMPORT_TARGET", "PEER_IMPORTS", "STARTUP_HTTPX", "STARTUP_OBRA_LLM", "Results", "machine", "markdown", "text_table"]
@@ -58,6 +61,8 @@ class Results:
     framing: FramingReport | None = None
     live: LiveResult | None = None
     live_note: str = ""
+    #: A structured call against a plain call plus validation (issue 12).
+    structured: StructuredReport | None = None
 
 
 def _version(package: str) -> str:
@@ -183,6 +188,7 @@ def summary(results: Results) -> list[str]:
             f"{_verdict(chain.paired <= FALLBACK_TARGET)}"
         )
     lines += summary_lines(results.framing)
+    lines += structured_lines(results.structured)
     if results.codex is not None:
         codex = results.codex
         lines.append(
@@ -403,6 +409,8 @@ def markdown(results: Results) -> str:
         ]
     if results.framing is not None:
         out += markdown_section(results.framing)
+    if results.structured is not None:
+        out += structured_section(results.structured)
     out += ["## Codex CLI", ""]
     if results.codex is not None:
         codex = results.codex

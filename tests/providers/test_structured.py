@@ -134,7 +134,7 @@ def test_schema_violation_is_repaired(ollama: ollama_wire.OllamaWireServer, make
     assert llm.generate("Rate it.", json_schema=SCHEMA) == '{"score": 9, "verdict": "accept", "reasons": ["clean"]}'
     repair = ollama.chat_requests()[1]["messages"][-1]["content"]
     assert "$.score: 11 is greater than the maximum of 10" in repair
-    assert "$.verdict: 'great' is not one of ['accept', 'revise', 'reject']" in repair
+    assert '$.verdict: "great" is not one of "accept", "revise" or "reject"' in repair
     assert llm.metrics["structured_repairs"] == 1
 
 
@@ -176,7 +176,7 @@ def test_stream_refuses_a_schema(ollama: ollama_wire.OllamaWireServer, make_olla
 
 def test_a_bad_schema_is_refused_before_sending(ollama: ollama_wire.OllamaWireServer, make_ollama: Callable[..., Any]) -> None:
     llm = make_ollama()
-    with pytest.raises(ConfigError, match="json_schema is not a valid JSON Schema: 'strin' is not valid"):
+    with pytest.raises(ConfigError, match='json_schema is not a valid JSON Schema: "strin" is not valid'):
         llm.generate("Rate it.", json_schema={"type": "strin"})
     with pytest.raises(ConfigError, match="json_schema must be a JSON Schema object"):
         llm.generate("Rate it.", json_schema="score")

@@ -65,6 +65,32 @@ def test_schema_of_an_attrs_class() -> None:
     assert schema_problem(schema_of(Review)) is None
 
 
+def test_schema_of_gives_each_caller_its_own_copy() -> None:
+    first = schema_of(Review)
+    first["properties"]["score"]["maximum"] = 99
+    first["required"].clear()
+    assert schema_of(Review)["properties"]["score"]["maximum"] == 10
+    assert schema_of(Review)["required"][0] == "score"
+
+
+def test_a_remote_ref_is_never_fetched() -> None:
+    problem = schema_problem({"$ref": "http://127.0.0.1:9/score.json"})
+    assert problem is not None and problem.startswith("json_schema is not a valid JSON Schema:")
+    assert "Retrieval is disabled" in problem
+
+
+def test_a_schema_json_cannot_carry_is_named() -> None:
+    problem = schema_problem({"type": "number", "maximum": float("nan")})
+    assert problem is not None and problem.startswith("json_schema cannot be sent as JSON: Out of range float values")
+
+
+def test_a_schema_changed_in_place_is_checked_again() -> None:
+    schema: dict[str, Any] = {"type": "object"}
+    assert schema_problem(schema) is None
+    schema["type"] = "objet"
+    assert schema_problem(schema) is not None
+
+
 def test_a_field_type_without_a_schema_is_named() -> None:
     @attrs.frozen
     class Odd:
