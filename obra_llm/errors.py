@@ -9,6 +9,7 @@ Call failures (raised by ``generate``, ``generate_stream`` and friends)::
         ├── AuthenticationError     the credentials were refused or are missing
         ├── RateLimitError          the peer asked us to slow down, or a quota is spent
         ├── ModelNotFoundError      the model does not exist on the peer (e.g. not pulled)
+        ├── RefusalError            the model declined to answer, or the API blocked the prompt or answer
         └── StructuredAnswerError   the answer does not conform to the requested JSON Schema
 
 Configuration failures (raised before any call is made)::
@@ -36,6 +37,7 @@ __all__ = [
     "ModelNotFoundError",
     "PluginNotFoundError",
     "RateLimitError",
+    "RefusalError",
     "StructuredAnswerError",
 ]
 
@@ -124,6 +126,14 @@ class RateLimitError(LLMResponseException):
 
 class ModelNotFoundError(LLMResponseException):
     """The configured model does not exist on the peer (for Ollama: not pulled)."""
+
+
+class RefusalError(LLMResponseException):
+    """The model declined to answer (OpenAI ``message.refusal``, Anthropic ``stop_reason: refusal``) or the
+    API's safety filter blocked the prompt or the answer (Gemini ``blockReason``, ``finishReason: SAFETY``...).
+
+    Asking the same again will not help: never retried, and a structured answer is not repaired.
+    """
 
 
 class StructuredAnswerError(LLMResponseException):

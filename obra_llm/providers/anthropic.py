@@ -14,7 +14,10 @@ about 10-20 % on English and code; the exact count, ``/v1/messages/count_tokens`
 A ``json_schema`` goes as structured outputs, ``output_config.format`` ``{"type": "json_schema",
 "schema"}`` (https://platform.claude.com/docs/en/build-with-claude/structured-outputs): objects
 must be closed, so the schema is adapted as for OpenAI's strict mode, or refused naming the
-feature; the answer is the JSON text of the ``text`` block.
+feature; the answer is the JSON text of the ``text`` block. ``stop_reason: "refusal"`` (a
+streaming classifier declined, with ``stop_details.explanation`` where given, on the final
+message or the ``message_delta`` event: https://platform.claude.com/docs/en/test-and-evaluate/strengthen-guardrails/handle-streaming-refusals)
+raises ``RefusalError``, whatever text came before it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from obra_llm.errors import (
     LLMResponseException,
     ModelNotFoundError,
     RateLimitError,
+    RefusalError,
 )
 from obra_llm.options import ALL_OPTIONS, Call
 from obra_llm.protocol import GenerateOptions
@@ -138,6 +142,8 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
             for block in content
             if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
         )
+        if body.get("stop_reason") == "refusal":
+            raise _refusal(body.get("stop_details"))
         usage = body.get("usage")
         usage = usage if isinstance(usage, dict) else {}
         return Completion(
@@ -173,6 +179,8 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
                 delta = data.get("delta")
                 if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
                     stop_reason = delta["stop_reason"]
+                    if stop_reason == "refusal":
+                        raise _refusal(delta.get("stop_details", data.get("stop_details")))
             elif kind == "message_stop":
                 yield StreamEnd(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, stop_reason=stop_reason)
                 return
@@ -246,6 +254,14 @@ def _stream_error(data: Mapping[str, Any]) -> LLMException:
     kind, retryable = _STREAM_ERRORS.get(str(error_type), (LLMResponseException, False))
     detail = _process_error_body(data) or "(no message)"
     return kind(f"Anthropic reported an error mid-stream: {detail}", provider=_PROVIDER, retryable=retryable)
+
+
+def _refusal(details: Any) -> RefusalError:
+    """The error for ``stop_reason: "refusal"``, with the category and explanation where the API gives them."""
+    details = details if isinstance(details, dict) else {}
+    said = [str(details[key]) for key in ("category", "explanation") if isinstance(details.get(key), str) and details[key]]
+    why = f": {'; '.join(said)}" if said else ""
+    return RefusalError(f"Anthropic: the model refused (stop_reason 'refusal'){why}", provider=_PROVIDER)
 
 
 def _process_error_body(body: Any) -> str | None:

@@ -29,7 +29,7 @@ import attrs
 
 from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import at_least
-from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
+from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError, RefusalError
 from obra_llm.options import ALL_OPTIONS, Call
 from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
 from obra_llm.structured import StructuredMode, native, strict_schema
@@ -128,8 +128,9 @@ def process_completion(body: Any, *, provider: str, label: str) -> Completion:
     text = content_text(message.get("content")) if isinstance(message, dict) else None
     if text is None:
         refusal = message.get("refusal") if isinstance(message, dict) else None
-        why = f"the model refused: {refusal}" if isinstance(refusal, str) and refusal else "no message content text"
-        msg = f"{label}'s answer has {why} (finish_reason {reason!r})"
+        if isinstance(refusal, str) and refusal:
+            raise RefusalError(f"{label}: the model refused: {refusal} (finish_reason {reason!r})", provider=provider)
+        msg = f"{label}'s answer has no message content text (finish_reason {reason!r})"
         raise LLMResponseException(msg, provider=provider)
     prompt_tokens, completion_tokens = _usage(body.get("usage"))
     return Completion(

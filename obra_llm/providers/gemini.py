@@ -12,6 +12,10 @@ is ``RetryInfo.retryDelay`` in the body. Mid-stream, an error arrives as an
 ``{"error": ...}`` chunk, sometimes pretty-printed over several lines without ``data:``.
 A ``json_schema`` is ``generationConfig.responseMimeType: application/json`` with
 ``responseJsonSchema`` (https://ai.google.dev/gemini-api/docs/structured-output).
+A blocked prompt (``promptFeedback.blockReason``) and an answer stopped by a filter
+(``finishReason`` ``SAFETY``, ``RECITATION``, ``BLOCKLIST``, ``PROHIBITED_CONTENT``, ``SPII``,
+``IMAGE_SAFETY``: the API reference's ``FinishReason``) raise ``RefusalError``, whatever text
+came before the stop.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from obra_llm.errors import (
     LLMResponseException,
     ModelNotFoundError,
     RateLimitError,
+    RefusalError,
 )
 from obra_llm.options import Call
 from obra_llm.protocol import GenerateOptions
@@ -226,6 +231,15 @@ def _block_reason(body: Mapping[str, Any]) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
+#: ``finishReason`` values meaning a filter stopped the answer (the API reference's ``FinishReason`` enum).
+_FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
+
+
+def _filtered(reason: str) -> RefusalError:
+    msg = f"Gemini stopped with finishReason {reason}: a filter blocked the answer; rephrase the prompt or review the API's safety settings"
+    return RefusalError(msg, provider=_PROVIDER)
+
+
 def _blocked(body: Mapping[str, Any]) -> LLMResponseException:
     """The error for an answer without candidates: the prompt was blocked (and why), or nothing came."""
     reason = _block_reason(body)
@@ -234,7 +248,7 @@ def _blocked(body: Mapping[str, Any]) -> LLMResponseException:
     if reason is None:
         return LLMResponseException("Gemini answered with no candidates and no promptFeedback", provider=_PROVIDER)
     msg = f"Gemini blocked the prompt: blockReason {reason}{why}; rephrase it or review the API's safety settings"
-    return LLMResponseException(msg, provider=_PROVIDER)
+    return RefusalError(msg, provider=_PROVIDER)
 
 
 def _empty_answer(reason: str, usage: Any) -> LLMResponseException:
@@ -259,6 +273,8 @@ def _process_response(body: Any) -> Completion:
     text = "".join(_texts(candidate))
     reason = candidate.get("finishReason")
     usage = body.get("usageMetadata")
+    if reason in _FILTERED:
+        raise _filtered(reason)
     if not text and isinstance(reason, str) and reason != "STOP":
         raise _empty_answer(reason, usage)
     prompt_tokens, completion_tokens = _usage(usage)
@@ -298,6 +314,8 @@ def _process_stream(payloads: Iterable[Any]) -> StreamItems:
     if reason is None:
         msg = "Gemini's stream ended before any chunk carried a finishReason (the answer is cut)"
         raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
+    if reason in _FILTERED:
+        raise _filtered(reason)
     if not wrote and reason != "STOP":
         raise _empty_answer(reason, usage)
     prompt_tokens, completion_tokens = _usage(usage)

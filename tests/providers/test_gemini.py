@@ -452,7 +452,7 @@ def test_stream_data_framed_error_gets_its_class(error: dict[str, Any], kind: ty
         ("data: [1, 2]\n\n", "not a JSON object"),
         (f"data: {chunk('a')}\n\n{{\n  \"error\": {{\n", "ended inside a JSON value"),
         (f"data: {json.dumps({'promptFeedback': {'blockReason': 'OTHER'}})}\n\n", "blockReason OTHER"),
-        (f"data: {chunk(None, finish='SAFETY')}\n\n", "finishReason SAFETY and no answer text"),
+        (f"data: {chunk(None, finish='SAFETY')}\n\n", "finishReason SAFETY: a filter blocked the answer"),
     ],
     ids=["no-finish", "bad-json", "not-object", "cut-inside-error", "blocked", "safety-empty"],
 )

@@ -18,16 +18,16 @@ import yaml
 
 from obra_llm import ConfigError, LLMResponseException
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT
-from obra_llm.errors import StructuredAnswerError
+from obra_llm.errors import RefusalError, StructuredAnswerError
 from obra_llm.protocol import SupportsStructured
 from obra_llm.structured import generate_as, schema_of
 from tests.support import ollama_wire, openai_wire
 from tests.support.fakes import FakeClock
 from tests.support.http_cases import Maker, ProviderSpec
 from tests.support.http_replay import HTTP_CASSETTES
-from tests.support.http_specs import HTTP_SPECS, OLLAMA, OPENAI
+from tests.support.http_specs import ANTHROPIC, GEMINI, HTTP_SPECS, OLLAMA, OPENAI
 from tests.support.structured_answers import SCORE_SCHEMA, Score, Verdict
-from tests.support.wire_server import Json
+from tests.support.wire_server import Json, Sse, WireServer, sse_event
 
 SCHEMA = schema_of(Score)
 assert SCHEMA == SCORE_SCHEMA | {"description": "A reviewer's quality score for an agent's change."}
@@ -204,18 +204,86 @@ def test_openai_strict_closes_objects_and_refuses_optional_keys() -> None:
     }
 
 
-def test_openai_refusal_raises() -> None:
-    refusal = {
-        "id": "chatcmpl-refusal", "object": "chat.completion", "created": 1767225600, "model": "gpt-4o-mini",
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": None, "refusal": "I can't rate that."}}],
-        "usage": {"prompt_tokens": 90, "completion_tokens": 6, "total_tokens": 96},
-    }
-    with openai_wire.OpenAIWireServer() as server:
-        server.queue(Json(200, refusal))
-        llm = OPENAI.llm(environ={})
-        llm.initialize({"type": "openai", "base_url": server.url, "api_key": OPENAI.dummy_key})
-        with pytest.raises(LLMResponseException, match="the model refused: I can't rate that.") as caught:
+_ANTHROPIC_MESSAGE = {
+    "id": "msg_refusal", "type": "message", "role": "assistant", "model": ANTHROPIC.model,
+    "content": [{"type": "text", "text": '{"score": 3, "verd'}],
+    "stop_reason": "refusal",
+    "stop_details": {"type": "refusal", "category": "cyber", "explanation": "This request was declined."},
+    "usage": {"input_tokens": 90, "output_tokens": 6},
+}
+_GEMINI_USAGE = {"promptTokenCount": 90, "candidatesTokenCount": 6, "totalTokenCount": 96}
+#: One refused (or filtered) whole answer per API, the path it answers, and what the RefusalError says.
+REFUSALS = {
+    "openai": (
+        OPENAI, "/v1/chat/completions", {
+            "id": "chatcmpl-refusal", "object": "chat.completion", "created": 1767225600, "model": OPENAI.model,
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": None, "refusal": "I can't rate that."}}],
+            "usage": {"prompt_tokens": 90, "completion_tokens": 6, "total_tokens": 96},
+        }, "the model refused: I can't rate that.",
+    ),
+    "anthropic": (ANTHROPIC, "/v1/messages", _ANTHROPIC_MESSAGE, r"refused \(stop_reason 'refusal'\): cyber; This request was declined."),
+    "gemini-blocked-prompt": (
+        GEMINI, ":generateContent", {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "usageMetadata": _GEMINI_USAGE},
+        "blocked the prompt: blockReason PROHIBITED_CONTENT",
+    ),
+    "gemini-safety-after-text": (
+        GEMINI, ":generateContent", {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": '{"score": 3, "verd'}]}, "finishReason": "SAFETY"}],
+            "usageMetadata": _GEMINI_USAGE,
+        }, "finishReason SAFETY: a filter blocked the answer",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_a_refusal_raises_refusal_error_and_is_not_repaired(case: str) -> None:
+    spec, path, body, message = REFUSALS[case]
+    with spec.server() as server:
+        assert isinstance(server, WireServer)
+        server.queue(Json(200, body), Json(200, body))
+        llm = spec.llm(environ={})
+        llm.initialize({"type": spec.provider, "base_url": server.url, "api_key": spec.dummy_key, "model": spec.model})
+        with pytest.raises(RefusalError, match=message) as caught:
             generate_as(llm, "Rate it.", Score)
+        sent = len(server.requests_to(path))
+        metrics = dict(llm.metrics)
         llm.close()
+    assert caught.value.retryable is False and caught.value.provider == spec.provider
     assert not isinstance(caught.value, StructuredAnswerError), "a refusal is not repaired"
-    assert len(server.requests_to("/v1/chat/completions")) == 1
+    assert sent == 1, "neither retried nor repaired"
+    assert metrics["structured_repairs"] == 0 and metrics["errors"] == 1
+
+
+@pytest.mark.parametrize("case", ["anthropic", "gemini"])
+def test_a_streamed_refusal_raises_after_the_pieces(case: str) -> None:
+    spec = ANTHROPIC if case == "anthropic" else GEMINI
+    if case == "anthropic":
+        message = {key: value for key, value in _ANTHROPIC_MESSAGE.items() if key not in ("content", "stop_reason", "stop_details")}
+        frames = [
+            sse_event({"type": "message_start", "message": {**message, "content": [], "stop_reason": None}}, "message_start"),
+            sse_event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}, "content_block_start"),
+            sse_event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello.."}}, "content_block_delta"),
+            sse_event({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            sse_event(
+                {"type": "message_delta", "delta": {"stop_reason": "refusal", "stop_details": _ANTHROPIC_MESSAGE["stop_details"]},
+                 "usage": {"output_tokens": 6}},
+                "message_delta",
+            ),
+            sse_event({"type": "message_stop"}, "message_stop"),
+        ]
+        said = "refused"
+    else:
+        frames = [
+            sse_event({"candidates": [{"content": {"role": "model", "parts": [{"text": "Hello.."}]}}]}),
+            sse_event({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "SAFETY"}], "usageMetadata": _GEMINI_USAGE}),
+        ]
+        said = "finishReason SAFETY"
+    with spec.server() as server:
+        server.queue(Sse(frames))
+        llm = spec.llm(environ={})
+        llm.initialize({"type": spec.provider, "base_url": server.url, "api_key": spec.dummy_key, "model": spec.model})
+        pieces: list[str] = []
+        with pytest.raises(RefusalError, match=said):
+            pieces.extend(llm.generate_stream("Say hello."))
+        llm.close()
+    assert pieces == ["Hello.."]
