@@ -53,6 +53,7 @@ __all__ = [
     "schema_of",
     "schema_problem",
     "strict_schema",
+    "structured_answer",
     "structured_call",
 ]
 
@@ -368,22 +369,34 @@ def _type_schema(kind: Any, name: str) -> dict[str, Any]:
     raise ConfigError(msg)
 
 
+def structured_answer(llm: LLMPlugin, prompt: str, schema: Mapping[str, Any], options: GenerateOptions, *, repairs: int = 1) -> Any:
+    """The parsed JSON value of ``llm``'s answer conforming to ``schema``, from any ``LLMPlugin``.
+
+    An obra_llm provider (``SupportsStructured``) constrains and validates it itself. Any other
+    gets the prompt fallback: the schema in the prompt (no ``json_schema`` option: a foreign
+    plugin need not know it), the answer validated here, at most ``repairs`` further attempts
+    quoting the errors, then ``StructuredAnswerError``.
+    """
+    if isinstance(llm, SupportsStructured):
+        return llm.generate_structured(prompt, schema, **options)
+    plain: GenerateOptions = {**options}
+    plain.pop("json_schema", None)
+    conformance = Conformance(
+        schema, prompt, mode=INSTRUCTIONS, repairs=repairs, provider=type(llm).__name__,
+        ask=lambda text: lambda left: Completion(llm.generate(text, **plain)),
+    )
+    verdict: Completion | Attempt = conformance.first
+    while not isinstance(verdict, Completion):
+        verdict = conformance.review(verdict(0.0))
+    return conformance.value
+
+
 def generate_as(llm: LLMPlugin, prompt: str, cls: type[T], /, **options: Unpack[GenerateOptions]) -> T:
     """An instance of the attrs class ``cls`` answered by ``llm`` (constrained where it can be, always validated).
 
-    Any ``LLMPlugin`` works: an obra_llm provider through ``generate_structured``; another
-    through ``generate(json_schema=...)``, its answer validated here all the same.
+    Any ``LLMPlugin`` works (``structured_answer``): an obra_llm provider or chain through
+    ``generate_structured``; another through the prompt fallback, its answer validated here.
     """
     from obra_llm.config.convert import converter
 
-    schema = _class_schema(cls)
-    if isinstance(llm, SupportsStructured):
-        value = llm.generate_structured(prompt, schema, **options)
-    else:
-        structured: GenerateOptions = {**options, "json_schema": schema}
-        text = _unwrapped(llm.generate(prompt, **structured))
-        value, errors = _shape_of(schema).check(text)
-        if errors:
-            msg = f"the answer does not conform to the JSON Schema of {cls.__name__}: {'; '.join(errors)}"
-            raise StructuredAnswerError(msg, raw_text=text, validation_errors=errors)
-    return converter.structure(value, cls)
+    return converter.structure(structured_answer(llm, prompt, _class_schema(cls), options), cls)

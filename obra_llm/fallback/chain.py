@@ -142,6 +142,18 @@ class FallbackLLM:
         chain.metrics.record_end(count=True, latency_ms=self._elapsed_ms(started))
         return result
 
+    def generate_structured(self, prompt: str, schema: Mapping[str, Any], /, **options: Unpack[GenerateOptions]) -> Any:
+        """The first member's answer conforming to ``schema`` (``SupportsStructured``), through ``call``.
+
+        A member that is an obra_llm provider constrains and validates it itself; any other gets
+        the prompt fallback (``obra_llm.structured.structured_answer``). A member whose answer
+        does not conform raises ``StructuredAnswerError`` (class ``bad_response``: the chain moves on
+        for it only when ``fallback_on`` says so).
+        """
+        from obra_llm.structured import structured_answer  # deferred: the validator loads only for structured calls
+
+        return self.call(lambda llm, checked: structured_answer(llm, prompt, schema, checked), options)
+
     def generate_stream(self, prompt: str, /, **options: Unpack[GenerateOptions]) -> Generator[str, None, None]:
         """The answer as the serving member streams it; a stream moves on only before its first piece."""
         return self._stream(self._ready(), prompt, options)
@@ -184,6 +196,7 @@ class FallbackLLM:
             "described": chain.members[shown].name if shown is not None else None,
             "states": {member.name: chain.cooldowns.state(index).name for index, member in enumerate(chain.members)},
             "down": {member.name: member.down for member in chain.members if member.down},
+            "structured": _structured_mode(member_info),
             "member": dict(member_info),
         }
         return {
@@ -385,6 +398,13 @@ class FallbackLLM:
             msg = "FallbackLLM is not initialized: call initialize(config) first"
             raise RuntimeError(msg)
         return self._chain
+
+
+def _structured_mode(member_info: Mapping[str, Any]) -> str:
+    """How the described member answers a structured call: its own mode, else the prompt fallback."""
+    details = member_info.get("details")
+    mode = details.get("structured") if isinstance(details, Mapping) else None
+    return mode if isinstance(mode, str) else "instructions"
 
 
 def _start_members(configs: list[Mapping[str, Any]], registry: Mapping[str, type[LLMPlugin]]) -> tuple[_Member, ...]:

@@ -115,15 +115,18 @@ def test_strict_schema_closes_nested_objects_and_keeps_the_rest() -> None:
 class _Foreign:
     """An LLMPlugin-shaped class that knows nothing of obra_llm but passes options through."""
 
-    def __init__(self, answer: str) -> None:
+    def __init__(self, answer: str, *first: str) -> None:
         self.answer = answer
+        self.answers = list(first)
         self.options: list[Mapping[str, Any]] = []
+        self.prompts: list[str] = []
 
     def initialize(self, config: dict[str, Any], /) -> None: ...
 
     def generate(self, prompt: str, /, **kwargs: Unpack[GenerateOptions]) -> str:
         self.options.append(kwargs)
-        return self.answer
+        self.prompts.append(prompt)
+        return self.answers.pop(0) if self.answers else self.answer
 
     def generate_stream(self, prompt: str, /, **kwargs: Unpack[GenerateOptions]) -> Iterator[str]:
         yield self.answer
@@ -147,10 +150,15 @@ def test_generate_as_validates_a_foreign_plugins_answer() -> None:
     plugin = _Foreign("```json\n" + json.dumps(answer) + "\n```")
     review = generate_as(plugin, "Review it.", Review, temperature=0)
     assert review == Review(3, 0.5, "bug", "calm", [Finding("a.py", Level.HIGH)], None, False)
-    assert plugin.options == [{"temperature": 0, "json_schema": schema_of(Review)}]
+    assert plugin.options == [{"temperature": 0}], "a foreign plugin is not sent an option it may not know"
+    assert plugin.prompts[0].startswith("Review it.\n\nAnswer with only a JSON value") and '"exclusiveMinimum": 0' in plugin.prompts[0]
+    wrong = _Foreign(json.dumps({**answer, "score": 30}))
     with pytest.raises(StructuredAnswerError, match=r"\$.score: 30 is greater than the maximum of 10") as caught:
-        generate_as(_Foreign(json.dumps({**answer, "score": 30})), "Review it.", Review)
+        generate_as(wrong, "Review it.", Review)
     assert caught.value.raw_text == json.dumps({**answer, "score": 30})
+    assert len(wrong.prompts) == 2 and "$.score: 30 is greater than the maximum of 10" in wrong.prompts[1], "one repair"
+    repaired = _Foreign(json.dumps(answer), "not json")
+    assert generate_as(repaired, "Review it.", Review).score == 3 and len(repaired.prompts) == 2
 
 
 def test_instructions_mode_puts_the_schema_in_the_prompt() -> None:
