@@ -24,6 +24,7 @@ import httpx
 
 from obra_llm._version import __version__
 from obra_llm.errors import ConfigError, LLMResponseException, LLMTimeoutException
+from obra_llm.transports.decoding import decoded_chunks
 from obra_llm.transports.http import attempt_timeout, pooled_transport, safe_url, translate_transport_errors
 
 __all__ = ["MAX_BODY_BYTES", "MAX_LINE_BYTES", "HttpEndpoint", "OpenStream", "WireRequest", "bounded_lines", "path_segment", "read_bounded"]
@@ -52,14 +53,14 @@ _CACHED_URLS = 64
 def read_bounded(response: httpx.Response, limit: int, *, started: float = 0.0, timeout: float | None = None) -> None:
     """Read ``response``'s decoded body as ``Response.read`` does, refusing it past ``limit`` bytes.
 
-    Decoded: a small gzip body may inflate a thousandfold. The read stops at the bound, so
-    memory stays near it; the error is not retried (the same request gets the same answer).
+    Decoded: a small gzip body may inflate a thousandfold. It is inflated a piece at a time
+    and the read stops at the bound, so memory stays within a piece of it; the error is not retried (the same request gets the same answer).
     ``timeout`` seconds after ``started`` (``time.monotonic``) the read stops too: httpx times
     each read, and a body trickling in a byte at a time would otherwise hold the attempt for ever.
     """
     parts: list[bytes] = []
     size = 0
-    for part in response.iter_bytes():
+    for part in decoded_chunks(response):
         size += len(part)
         if timeout is not None and time.monotonic() - started > timeout:
             msg = f"{response.request.url.path} did not send its whole answer within {timeout:g} s (it kept trickling in)"
@@ -221,7 +222,7 @@ class OpenStream:
         self.response = response
         self._errors = errors
         self._max_body_bytes = max_body_bytes
-        self._chunks = bounded_lines(response.iter_bytes(), max_line_bytes)
+        self._chunks = bounded_lines(decoded_chunks(response), max_line_bytes)
 
     def reading(self) -> AbstractContextManager[None]:
         """The context that turns a failure while reading into an ``LLMException``."""
