@@ -250,7 +250,10 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
                 if not opened.response.is_success:
                     raise self._error(state, opened.read())
                 with opened.reading():
-                    yield from self.wire.process_stream(opened.chunks())
+                    for item in self.wire.process_stream(opened.chunks()):
+                        if item:  # a text piece or the end; "" is a keep-alive's nothing
+                            yield item
+                            opened.progressed()  # the next piece's wait starts now: the caller's pause is not the server's
                 opened.drain()
             finally:
                 opened.close()

@@ -24,6 +24,7 @@ import httpx
 
 from obra_llm._version import __version__
 from obra_llm.errors import ConfigError, LLMResponseException, LLMTimeoutException
+from obra_llm.transports.deadline import reading_until, with_deadlines
 from obra_llm.transports.decoding import decoded_chunks
 from obra_llm.transports.http import attempt_timeout, pooled_transport, safe_url, translate_transport_errors
 
@@ -50,21 +51,17 @@ _SAME_TIMEOUT = 0.05
 _CACHED_URLS = 64
 
 
-def read_bounded(response: httpx.Response, limit: int, *, started: float = 0.0, timeout: float | None = None) -> None:
+def read_bounded(response: httpx.Response, limit: int) -> None:
     """Read ``response``'s decoded body as ``Response.read`` does, refusing it past ``limit`` bytes.
 
     Decoded: a small gzip body may inflate a thousandfold. It is inflated a piece at a time
-    and the read stops at the bound, so memory stays within a piece of it; the error is not retried (the same request gets the same answer).
-    ``timeout`` seconds after ``started`` (``time.monotonic``) the read stops too: httpx times
-    each read, and a body trickling in a byte at a time would otherwise hold the attempt for ever.
+    and the read stops at the bound, so memory stays within a piece of it; the error is not
+    retried (the same request gets the same answer).
     """
     parts: list[bytes] = []
     size = 0
     for part in decoded_chunks(response):
         size += len(part)
-        if timeout is not None and time.monotonic() - started > timeout:
-            msg = f"{response.request.url.path} did not send its whole answer within {timeout:g} s (it kept trickling in)"
-            raise LLMTimeoutException(msg, retryable=True)
         if size > limit:
             msg = f"the answer is larger than {limit} bytes once decoded (max_response_bytes)"
             raise LLMResponseException(msg, status_code=response.status_code, retryable=False)
@@ -141,29 +138,36 @@ class HttpEndpoint:
         self.target = safe_url(base_url)
         self._base_url = base_url.rstrip("/")
         self._headers = httpx.Headers({**_DEFAULT_HEADERS, **(headers or {})})
-        self._transport = transport or pooled_transport(self._base_url)
+        self._transport = transport or with_deadlines(pooled_transport(self._base_url))
         self._urls: dict[str | tuple[str, tuple[tuple[str, str], ...]], httpx.URL] = {}
         self._timeout = timeout
         self._timeout_extension = {"timeout": attempt_timeout(timeout).as_dict()}
         self._errors = translate_transport_errors(provider, target=self.target, timeout=timeout)
 
     def send(self, request: WireRequest, *, timeout: float) -> httpx.Response:
-        """Send ``request`` and return its response with the body read (and the connection released)."""
+        """Send ``request`` and return its response with the body read (and the connection released).
+
+        ``timeout`` bounds the whole attempt, from sending to the body's last byte.
+        """
         errors, extensions = self._per_attempt(timeout)
-        with errors:
-            started = time.monotonic()
+        with errors, reading_until(time.monotonic() + timeout):
             response = self._send(request, extensions)
             try:
-                read_bounded(response, self.max_body_bytes, started=started, timeout=timeout)
+                read_bounded(response, self.max_body_bytes)
             finally:
                 response.close()
             return response
 
     def open(self, request: WireRequest, *, timeout: float) -> OpenStream:
-        """Send ``request`` and return the response with its headers read and its body still to come."""
+        """Send ``request`` and return the response with its headers read and its body still to come.
+
+        ``timeout`` bounds the wait for the headers and then for each useful piece (``OpenStream``).
+        """
         errors, extensions = self._per_attempt(timeout)
-        with errors:
-            return OpenStream(self._send(request, extensions), errors, self.max_body_bytes, self.max_line_bytes)
+        started = time.monotonic()
+        with errors, reading_until(started + timeout):
+            response = self._send(request, extensions)
+        return OpenStream(response, errors, self.max_body_bytes, self.max_line_bytes, deadline=started + timeout, silence=timeout)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -208,21 +212,33 @@ class HttpEndpoint:
 
 
 class OpenStream:
-    """A response whose body is read as it arrives.
+    """A response whose body is read as it arrives, each silence bounded.
 
     Read ``chunks()`` inside ``reading()``: there, a failure while reading is already an
     ``LLMException`` (one context for the whole read, not a generator layer per chunk).
+    The first useful piece must come by ``deadline``, and each next one within ``silence``
+    seconds of ``progressed()``: bytes that carry nothing (keep-alive lines, pings) do not
+    move the deadline, so a server sending only those times out.
     """
 
-    __slots__ = ("_chunks", "_errors", "_max_body_bytes", "response")
+    __slots__ = ("_chunks", "_deadline", "_errors", "_max_body_bytes", "_silence", "response")
 
     def __init__(
-        self, response: httpx.Response, errors: AbstractContextManager[None], max_body_bytes: int, max_line_bytes: int
+        self,
+        response: httpx.Response,
+        errors: AbstractContextManager[None],
+        max_body_bytes: int,
+        max_line_bytes: int,
+        *,
+        deadline: float,
+        silence: float,
     ) -> None:
         self.response = response
         self._errors = errors
         self._max_body_bytes = max_body_bytes
-        self._chunks = bounded_lines(decoded_chunks(response), max_line_bytes)
+        self._deadline = deadline
+        self._silence = silence
+        self._chunks = self._until_deadline(bounded_lines(decoded_chunks(response), max_line_bytes))
 
     def reading(self) -> AbstractContextManager[None]:
         """The context that turns a failure while reading into an ``LLMException``."""
@@ -232,14 +248,19 @@ class OpenStream:
         """The body's byte chunks, as they arrive (one iterator: ``drain`` continues it)."""
         return self._chunks
 
+    def progressed(self) -> None:
+        """A useful piece arrived (or the caller asks for the next): the next may take ``silence`` seconds."""
+        self._deadline = time.monotonic() + self._silence
+
     def read(self) -> httpx.Response:
         """The response with the whole body read (an error's body, say)."""
-        with self._errors:
+        with self._errors, reading_until(self._deadline):
             read_bounded(self.response, self._max_body_bytes)
         return self.response
 
     def drain(self) -> None:
         """Read (and drop) what is left, so that the connection goes back to the pool."""
+        self.progressed()
         with self._errors:
             for _ in self._chunks:
                 pass
@@ -247,3 +268,20 @@ class OpenStream:
     def close(self) -> None:
         """Release the connection (closing it if the body was not read to its end)."""
         self.response.close()
+
+    def _until_deadline(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """``chunks``, each read bounded by the deadline of the piece awaited then."""
+        while True:
+            try:
+                with reading_until(self._deadline):
+                    chunk = next(chunks)
+            except StopIteration:
+                return
+            except httpx.TimeoutException as error:
+                raise self._silent() from error
+            yield chunk
+
+    def _silent(self) -> LLMTimeoutException:
+        target = safe_url(str(self.response.request.url.copy_with(query=None)))
+        msg = f"the stream from {target} sent nothing useful for {self._silence:g} s (keep-alive lines and pings are not progress)"
+        return LLMTimeoutException(msg)

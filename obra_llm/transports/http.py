@@ -28,6 +28,7 @@ from obra_llm.errors import (
     LLMTimeoutException,
     RateLimitError,
 )
+from obra_llm.transports.deadline import DEADLINE_PASSED
 
 __all__ = [
     "attempt_timeout",
@@ -156,7 +157,10 @@ class _TransportErrors:
         provider, target = self.provider, self.target
         detail = str(error) or type(error).__name__
         if isinstance(error, httpx.TimeoutException):
-            msg = f"no answer from {target} within {self.timeout:g} s ({type(error).__name__})"
+            if detail == DEADLINE_PASSED:
+                msg = f"{target} did not send its whole answer within {self.timeout:g} s (the timeout bounds an attempt from its start to its last byte)"
+            else:
+                msg = f"no answer from {target} within {self.timeout:g} s ({type(error).__name__})"
             return LLMTimeoutException(msg, provider=provider)
         if isinstance(error, httpx.ConnectError):
             return LLMConnectionException(f"cannot connect to {target}: {detail}; is the server running?", provider=provider)

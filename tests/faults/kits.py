@@ -100,6 +100,8 @@ class FaultKit(Generic[W]):
     invalid_stream: Callable[[], Stream]
     #: HTTP 200 and a stream whose first line is not UTF-8 (a ``Raw`` body: the base replies write text).
     invalid_utf8_stream: Raw = Raw(200, b'data: {"text": "\xff\xfe"}\n\n', "text/event-stream")
+    #: What the provider's server sends while it has nothing to say: an SSE comment line by default.
+    keep_alive: str = ": keep-alive\n\n"
     #: What each fault raises (the same for every provider today; a kit may differ).
     server_error_class: type[LLMException] = LLMResponseException
     rate_limit_class: type[LLMException] = RateLimitError
@@ -257,6 +259,7 @@ OLLAMA: FaultKit[ollama_wire.OllamaWireServer] = FaultKit(
     checks_key=False,
     key="ollama-hosted-key-not-a-secret",
     generation_paths=("/api/chat",),
+    keep_alive="\n",  # a blank NDJSON line
     stream_body=_ollama_stream,
     whole_body=_ollama_whole,
     partial_stream=_ollama_partial,
@@ -279,6 +282,7 @@ ANTHROPIC: FaultKit[anthropic_wire.AnthropicWireServer] = FaultKit(
     server_type=anthropic_wire.AnthropicWireServer,
     key=anthropic_wire.DEFAULT_KEY,
     generation_paths=("/v1/messages",),
+    keep_alive=sse_event({"type": "ping"}, "ping"),
     stream_body=lambda _server, pieces: Sse(anthropic_wire.answer_frames(_ANTHROPIC_MODEL, anthropic_wire.Answer(pieces))),
     whole_body=lambda _server, pieces: Json(200, anthropic_wire.message_body(_ANTHROPIC_MODEL, anthropic_wire.Answer(pieces))),
     partial_stream=lambda _server, pieces: Sse(

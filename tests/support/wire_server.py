@@ -20,7 +20,7 @@ from typing import Any, Self
 
 import attrs
 
-__all__ = ["Chunked", "Hang", "Json", "Raw", "Reply", "Request", "Sse", "WireServer", "sse_event"]
+__all__ = ["Chunked", "Hang", "Json", "Raw", "Reply", "Request", "Sse", "TrickledHead", "WireServer", "sse_event"]
 
 
 @attrs.frozen
@@ -86,7 +86,15 @@ class Hang:
     seconds: float
 
 
-Reply = Json | Sse | Chunked | Raw | Hang
+@attrs.frozen
+class TrickledHead:
+    """A status line, then one more header line every ``gap`` seconds, never ending the headers."""
+
+    gap: float
+    seconds: float
+
+
+Reply = Json | Sse | Chunked | Raw | Hang | TrickledHead
 
 
 @attrs.frozen
@@ -145,7 +153,7 @@ class WireServer:
     def next_scripted(self) -> Reply | None:
         """The next queued reply, or ``None`` when the script is empty."""
         scripted = self._pop_script()
-        if scripted is not None and not isinstance(scripted, Json | Sse | Chunked | Raw | Hang):
+        if scripted is not None and not isinstance(scripted, Json | Sse | Chunked | Raw | Hang | TrickledHead):
             msg = f"{type(self).__name__} scripts its own reply types; it must not call next_scripted"
             raise TypeError(msg)
         return scripted
@@ -220,6 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(reply, Hang):
             time.sleep(reply.seconds)
             self.close_connection = True
+        elif isinstance(reply, TrickledHead):
+            self._trickle_head(reply)
         elif isinstance(reply, Json):
             data = json.dumps(reply.body, separators=(",", ":")).encode()
             self._send(reply.status, data, reply.content_type, reply.headers)
@@ -235,6 +245,17 @@ class _Handler(BaseHTTPRequestHandler):
                 reply.status, "text/event-stream", reply.frames, reply.chunk_size, reply.drop_connection, reply.headers,
                 reply.stall,
             )
+
+    def _trickle_head(self, reply: TrickledHead) -> None:
+        """Header lines, one per ``gap``, until ``seconds`` pass or the client hangs up."""
+        self.close_connection = True
+        ends = time.monotonic() + reply.seconds
+        with contextlib.suppress(OSError):
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            while time.monotonic() < ends:
+                self.wfile.write(b"X-Filler: .\r\n")
+                self.wfile.flush()
+                time.sleep(reply.gap)
 
     def _send(self, status: int, data: bytes, content_type: str, headers: Mapping[str, str]) -> None:
         self.send_response(status)
