@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
 import pytest
 
 from obra_llm.errors import LLMTimeoutException
