@@ -10,7 +10,13 @@ spent subscription allowance adds a ``rate_limit_event`` saying ``rejected`` and
 resets. A bad command line exits 1 with ``error: ...`` on stderr and no event. The CLI
 retries on its own (10 times, ~3 minutes, even a 401) and falls back to a non-streaming
 request when a stream breaks; both are switched off so that obra_llm's retries and deadline
-are the only ones.
+are the only ones. ``--json-schema <schema>`` (inline JSON; ``claude --help``: "JSON Schema for
+structured output validation") offers the model one tool, ``StructuredOutput``, whose
+``input_schema`` is the schema (no ``tool_choice``: it is told to call it); the model's call ends
+the run in one request and turn, and ``result`` is its input as compact JSON (also
+``structured_output``). A model that answers text instead gets the CLI's "You MUST call the
+StructuredOutput tool" turn, which ``--max-turns 1`` does not allow: the run fails
+(``terminal_reason: max_turns``) and obra_llm repairs it like any non-conforming answer.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from obra_llm.errors import (
 from obra_llm.options import Call
 from obra_llm.providers.anthropic import input_tokens
 from obra_llm.providers.cli_base import CliIdentity, CliLLM, CliSettings, CliWire, Probe, RunOutcome, RunSetup
+from obra_llm.structured import native
 from obra_llm.transports.process import ProcessExit
 
 __all__ = ["CLAUDE_CODE", "ClaudeCodeCLI", "ClaudeCodeSettings", "ClaudeCodeWire"]
@@ -118,7 +125,9 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
 
     identity = CLAUDE_CODE
     settings_type = ClaudeCodeSettings
-    supported_options = frozenset({"system", "timeout", "max_tokens"})
+    supported_options = frozenset({"system", "timeout", "max_tokens", "json_schema"})
+    #: ``--json-schema``: the CLI's StructuredOutput tool, whose input is the schema (the module docstring).
+    structured_mode = native("--json-schema(StructuredOutput tool)")
     #: Claude Code exits 1 for a bad command line too; without a result event that is not retried anyway.
     usage_exit_codes = frozenset({1})
 
@@ -141,6 +150,8 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
         argv = [binary, *_FIXED_FLAGS, "--system-prompt", call.system or ""]
         if settings.model:
             argv += ["--model", settings.model]
+        if call.json_schema is not None:
+            argv += ["--json-schema", json.dumps(call.json_schema, separators=(",", ":"))]
         return [*argv, *settings.extra_args]
 
     def run_setup(
@@ -183,6 +194,10 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
                 logger.debug("claude retried a request: %s", event.get("error"))
         if result is None:
             return RunOutcome(failed=True)  # pieces without the closing result may be a cut stream
+        if result.get("subtype") == "error_max_turns" and streamed:
+            # Under --json-schema the model wrote text instead of calling StructuredOutput, and the CLI's
+            # enforcing turn is past --max-turns 1: that text is the answer (validation repairs or rejects it).
+            return RunOutcome(_end(result), answered=True)
         if result.get("is_error") is not False:
             raise _classify_result(result, resets_at)
         answer = result.get("result")
@@ -194,12 +209,8 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
             raise LLMResponseException(msg, retryable=False)
         if len(answer) > len(done):
             yield answer[len(done) :]
-        reported = result.get("usage")
-        usage: Mapping[str, Any] = reported if isinstance(reported, dict) else {}
-        stop = result.get("stop_reason")
-        logger.debug("claude result: stop reason %s, the CLI's cost estimate USD %s", stop, result.get("total_cost_usd"))
-        end = StreamEnd(input_tokens(usage), token_count(usage, "output_tokens"), stop if isinstance(stop, str) else None)
-        return RunOutcome(end)
+        logger.debug("claude result: stop reason %s, the CLI's cost estimate USD %s", result.get("stop_reason"), result.get("total_cost_usd"))
+        return RunOutcome(_end(result))
 
     def classify_failure(self, message: str | None, end: ProcessExit, settings: ClaudeCodeSettings) -> LLMException:
         """A run without a ``result`` event (the wording of those that have one is read in ``process_events``)."""
@@ -284,6 +295,14 @@ def _rejected_until(info: Any) -> float | None:
     if isinstance(info, dict) and info.get("status") == "rejected" and isinstance(info.get("resetsAt"), int | float):
         return float(info["resetsAt"])
     return None
+
+
+def _end(result: Mapping[str, Any]) -> StreamEnd:
+    """Usage and stop reason from a ``result`` event."""
+    reported = result.get("usage")
+    usage: Mapping[str, Any] = reported if isinstance(reported, dict) else {}
+    stop = result.get("stop_reason")
+    return StreamEnd(input_tokens(usage), token_count(usage, "output_tokens"), stop if isinstance(stop, str) else None)
 
 
 def _classify_result(result: Mapping[str, Any], resets_at: float | None) -> LLMException:

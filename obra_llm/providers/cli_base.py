@@ -120,12 +120,14 @@ class RunOutcome(NamedTuple):
     """What a run's events said once they ended: usage, and the tool's account of a failure.
 
     ``failed`` means the tool reported the run as failed (whatever its exit code);
-    ``error`` is the last error message it printed, quoted if the run fails.
+    ``error`` is the last error message it printed, quoted if the run fails;
+    ``answered`` means the events gave a whole answer although the tool exits non-zero.
     """
 
     end: StreamEnd = StreamEnd()
     error: str | None = None
     failed: bool = False
+    answered: bool = False
 
 
 #: Runs the tool's binary with short helper arguments (``args``, ``timeout``): its stdout lines and exit.
@@ -446,7 +448,7 @@ class CliLLM(Lifecycle["_Ready[S]"], Generic[S]):
             msg = f"the {self._wire.identity.tool} run ended without an exit status"
             raise errors.LLMResponseException(msg)
         end = ended[0]
-        if outcome.failed or end.exit_code != 0:
+        if outcome.failed or (end.exit_code != 0 and not outcome.answered):
             raise self._wire.classify_failure(outcome.error, end, state.settings)
         yield outcome.end
 

@@ -98,7 +98,9 @@ class GeminiCliWire(CliWire[GeminiCliSettings]):
         demo_config={"type": "gemini-cli", "model": "gemini-2.5-flash", "api_key": "test-key-not-a-secret"},
     )
     settings_type: ClassVar[type[Any]] = GeminiCliSettings
-    supported_options: ClassVar[frozenset[str]] = frozenset({"system", "timeout", "temperature", "max_tokens"})
+    #: ``json_schema`` goes into the prompt (``INSTRUCTIONS``, the default): Gemini CLI 0.61.0 has no
+    #: schema option (``gemini --help``: ``--output-format`` text/json/stream-json only), the answer is validated.
+    supported_options: ClassVar[frozenset[str]] = frozenset({"system", "timeout", "temperature", "max_tokens", "json_schema"})
     usage_exit_codes: ClassVar[frozenset[int]] = frozenset()
 
     def command(self, settings: GeminiCliSettings) -> str:

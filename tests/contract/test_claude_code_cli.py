@@ -26,13 +26,16 @@ from obra_llm.errors import (
     LLMTimeoutException,
     ModelNotFoundError,
     RateLimitError,
+    StructuredAnswerError,
 )
 from obra_llm.providers.claude_code import ClaudeCodeCLI
 from obra_llm.recording.transcripts import TranscriptRecorder
+from obra_llm.structured import generate_as, schema_of
 from obra_llm.transports.process import SubprocessRunner
 from tests.contract.conftest import REPO, live_pids_with_env, record_or_compare
 from tests.support.anthropic_wire import DEFAULT_KEY, QUALITY_ANSWER
 from tests.support.claude_code_stub import USAGE_LIMIT_RESET, ClaudeCodeStub
+from tests.support.structured_answers import ANSWER_TEXT, Score, Verdict
 
 pytestmark = pytest.mark.contract
 
@@ -237,3 +240,34 @@ def test_demo_quality_check(claude_bin: str, claude_version: str, stub: ClaudeCo
 
     assert llm.metrics["total_tokens"] == 113
     record_or_compare(recorder.transcripts[-1], CASSETTES / "demo.json")
+
+
+def test_structured_score(claude_bin: str, claude_version: str, stub: ClaudeCodeStub, home: Path) -> None:
+    """``--json-schema``: the CLI offers the model a StructuredOutput tool whose input is the schema."""
+    llm, recorder = _provider(claude_bin, claude_version)
+
+    assert generate_as(llm, "contract scenario: structured", Score) == Score(8, Verdict.ACCEPT, [ANSWER_TEXT])
+
+    [request] = stub.messages
+    [tool] = request.body["tools"]
+    assert (tool["name"], tool["input_schema"]) == ("StructuredOutput", schema_of(Score)), "--json-schema reached the API"
+    assert "--json-schema" in recorder.transcripts[-1].argv
+    assert llm.metrics["structured_repairs"] == 0
+    record_or_compare(recorder.transcripts[-1], CASSETTES / "structured.json")
+
+
+def test_structured_text_instead_of_the_tool_is_repaired_then_refused(
+    claude_bin: str, claude_version: str, stub: ClaudeCodeStub, home: Path
+) -> None:
+    """A model that answers text instead of calling StructuredOutput: the CLI's enforcing turn exceeds --max-turns 1."""
+    llm, recorder = _provider(claude_bin, claude_version)
+
+    with pytest.raises(StructuredAnswerError, match="not JSON") as caught:
+        generate_as(llm, "contract scenario: structured_text", Score)
+
+    assert caught.value.raw_text == "Hello from the stub"
+    assert len(stub.messages) == 2 and llm.metrics["structured_repairs"] == 1
+    first, repair = recorder.transcripts[-2:]
+    assert "Your previous answer was:\nHello from the stub" in repair.stdin
+    record_or_compare(first, CASSETTES / "structured_text.json")
+    record_or_compare(repair, CASSETTES / "structured_text_repair.json")

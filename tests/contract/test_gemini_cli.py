@@ -33,6 +33,7 @@ from obra_llm.errors import (
 )
 from obra_llm.providers.gemini_cli import GeminiCLI
 from obra_llm.recording.transcripts import TranscriptRecorder
+from obra_llm.structured import generate_as
 from obra_llm.transports.process import SubprocessRunner
 from tests.contract.conftest import REPO, live_pids_with_env, pinned_binary, pinned_version, record_or_compare
 from tests.support.gemini_wire import (
@@ -47,6 +48,7 @@ from tests.support.gemini_wire import (
     service_disabled,
     unavailable,
 )
+from tests.support.structured_answers import ANSWER_TEXT, Score, Verdict
 from tests.support.wire_server import Hang
 
 pytestmark = pytest.mark.contract
@@ -317,3 +319,16 @@ def test_available_and_model_info(gemini_bin: str, gemini_version: str, pointed:
     assert time.monotonic() - started < 1
     info = llm.get_model_info()
     assert (info["provider"], info["model_name"], info["version"]) == ("gemini-cli", MODEL, gemini_version)
+
+
+def test_structured_score_by_instructions(gemini_bin: str, gemini_version: str, pointed: GeminiWireServer, temp_root: Path) -> None:
+    """Gemini CLI has no schema option: the schema goes into the prompt, the answer is validated."""
+    llm, recorder = _provider(gemini_bin, gemini_version)
+
+    assert generate_as(llm, _prompt("structured"), Score) == Score(8, Verdict.ACCEPT, [ANSWER_TEXT])
+
+    [request] = pointed.requests
+    assert "responseJsonSchema" not in request.body.get("generationConfig", {})
+    assert "conforms to this JSON Schema:" in request.body["contents"][-1]["parts"][-1]["text"]
+    _nothing_left(pointed, temp_root)
+    record_or_compare(recorder.transcripts[-1], CASSETTES / "structured.json")

@@ -25,12 +25,15 @@ from obra_llm.errors import (
     LLMTimeoutException,
     ModelNotFoundError,
     RateLimitError,
+    StructuredAnswerError,
 )
 from obra_llm.protocol import LLMPlugin
 from obra_llm.providers.claude_code import ClaudeCodeCLI
 from obra_llm.recording.transcripts import Transcript, TranscriptReplayer
 from obra_llm.registry import create_llm
+from obra_llm.structured import generate_as
 from obra_llm.transports.process import ProcessExit, RunItems
+from tests.support.structured_answers import ANSWER_TEXT, Score, Verdict
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "cli" / "claude-code"
 KEY = "sk-ant-api03-test-not-real-0123456789"
@@ -410,3 +413,23 @@ def test_result_errors_by_status_then_wording(
     assert type(caught.value) is expected
     assert caught.value.retryable is retryable
     assert text[:40] in caught.value.message
+
+
+def test_structured_score_replays_the_real_run_with_json_schema(transcripts: list[Transcript]) -> None:
+    llm = _replayed(transcripts)
+
+    score = generate_as(llm, "contract scenario: structured", Score)
+
+    assert score == Score(8, Verdict.ACCEPT, [ANSWER_TEXT])
+    assert llm.get_model_info()["details"]["structured"] == "native:--json-schema(StructuredOutput tool)"
+    assert (llm.metrics["calls"], llm.metrics["structured_repairs"], llm.metrics["errors"]) == (1, 0, 0)
+
+
+def test_a_text_answer_under_json_schema_is_repaired_once_then_raised(transcripts: list[Transcript]) -> None:
+    llm = _replayed(transcripts)
+
+    with pytest.raises(StructuredAnswerError, match="not JSON") as caught:
+        generate_as(llm, "contract scenario: structured_text", Score)
+
+    assert caught.value.raw_text == "Hello from the stub"
+    assert (llm.metrics["calls"], llm.metrics["structured_repairs"], llm.metrics["errors"]) == (1, 1, 1)

@@ -33,7 +33,9 @@ from obra_llm.errors import (
 from obra_llm.protocol import LLMPlugin
 from obra_llm.providers.gemini_cli import GeminiCLI
 from obra_llm.recording.transcripts import Transcript, TranscriptReplayer
+from obra_llm.structured import generate_as
 from obra_llm.transports.process import ProcessExit, RunItems
+from tests.support.structured_answers import ANSWER_TEXT, Score, Verdict
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "cli" / "gemini"
 KEY = "gemini-test-key-not-real"
@@ -413,3 +415,13 @@ def test_a_configured_key_goes_to_the_run_environment_and_is_masked() -> None:
     assert _calls(runner)[0].env["GEMINI_API_KEY"] == "config-key-not-real-123"
     assert "config-key-not-real-123" not in str(caught.value)
     assert "config-key-not-real-123" not in repr(llm)
+
+
+def test_structured_score_replays_the_real_run_by_instructions(transcripts: list[Transcript]) -> None:
+    llm = _gemini(TranscriptReplayer(transcripts))
+
+    score = generate_as(llm, _prompt("structured"), Score)
+
+    assert score == Score(8, Verdict.ACCEPT, [ANSWER_TEXT])
+    assert (llm.metrics["calls"], llm.metrics["structured_repairs"], llm.metrics["errors"]) == (1, 0, 0)
+    assert GeminiCLI.wire_type.structured_mode.name == "instructions", "get_model_info reports it (the replay has no --version run)"

@@ -12,6 +12,7 @@ sequences, known model), then answers with the next scripted ``Reply`` or else t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
@@ -126,6 +127,27 @@ def answer_frames(model: str, answer: Answer, *, complete: bool = True) -> list[
         sse_event({"type": "content_block_stop", "index": 0}, "content_block_stop"),
         sse_event(
             {"type": "message_delta", "delta": delta, "usage": _usage(answer.input_tokens, answer.output_tokens)},
+            "message_delta",
+        ),
+        sse_event({"type": "message_stop"}, "message_stop"),
+    ]
+
+
+def tool_use_frames(model: str, name: str, arguments: Any, answer: Answer) -> list[str]:
+    """The SSE frames of a message whose one block calls tool ``name`` with ``arguments`` (sent in two deltas)."""
+    start = message_body(model, answer) | {"content": [], "stop_reason": None, "usage": _usage(answer.input_tokens, 1)}
+    text = json.dumps(arguments)
+    block = {"type": "tool_use", "id": "toolu_01StubStructuredOutput", "name": name, "input": {}}
+    return [
+        sse_event({"type": "message_start", "message": start}, "message_start"),
+        sse_event({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"),
+        *(
+            sse_event({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": part}}, "content_block_delta")
+            for part in (text[: len(text) // 2], text[len(text) // 2 :])
+        ),
+        sse_event({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+        sse_event(
+            {"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None}, "usage": _usage(answer.input_tokens, answer.output_tokens)},
             "message_delta",
         ),
         sse_event({"type": "message_stop"}, "message_stop"),

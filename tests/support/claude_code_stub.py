@@ -6,13 +6,26 @@ Claude Code 2.1.332 needs, measured in ``docs/providers/claude-code.md``: the
 and ``CLAUDE_CODE_OAUTH_TOKEN``, and a failure that answers *every* generation request of
 a run (the CLI sends a second, non-streaming request after some failures). A model the
 server does not know gets Anthropic's 404, so "model not found" needs no scripting.
+A request offering the one ``StructuredOutput`` tool (``claude --json-schema``) is answered as a
+model does: by calling it with input that honours its ``input_schema``; unless its prompt says
+``contract scenario: structured_text``, which gets the usual text answer (a model ignoring the tool).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from tests.support.anthropic_wire import DEFAULT_KEY, MODELS, Answer, AnthropicWireServer, answer_frames, error_reply
+from tests.support.anthropic_wire import (
+    DEFAULT_KEY,
+    MODELS,
+    Answer,
+    AnthropicWireServer,
+    answer_frames,
+    error_reply,
+    tool_use_frames,
+)
+from tests.support.structured_answers import conforming
 from tests.support.wire_server import Hang, Json, Reply, Request, Sse
 
 __all__ = ["FAILURES", "STUB_ANSWER", "USAGE_LIMIT_RESET", "ClaudeCodeStub"]
@@ -72,6 +85,9 @@ class ClaudeCodeStub(AnthropicWireServer):
             if model not in MODELS and self._refused(request) is None:
                 # Before validation: the CLI shapes requests for models it does not know differently.
                 return error_reply(404, "not_found_error", f"model: {model}")
+            tool = _structured_output_tool(request.body)
+            if tool is not None and self._refused(request) is None and "contract scenario: structured_text" not in str(request.body["messages"]):
+                return Sse(tool_use_frames(str(model), tool["name"], conforming(tool["input_schema"]), self.answer))
         return super().route(request)
 
     def _refused(self, request: Request) -> Json | None:
@@ -83,3 +99,12 @@ class ClaudeCodeStub(AnthropicWireServer):
                 return error_reply(400, "invalid_request_error", "anthropic-version: header is required")
             return None
         return super()._refused(request)
+
+
+def _structured_output_tool(body: object) -> Mapping[str, Any] | None:
+    """The ``StructuredOutput`` tool a ``claude --json-schema`` request offers, if it offers exactly that one."""
+    tools = body.get("tools") if isinstance(body, dict) else None
+    if isinstance(tools, list) and len(tools) == 1 and isinstance(tools[0], dict) and tools[0].get("name") == "StructuredOutput":
+        tool: Mapping[str, Any] = tools[0]
+        return tool if isinstance(tool.get("input_schema"), dict) else None
+    return None

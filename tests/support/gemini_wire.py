@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 
 import attrs
 
-from tests.support.structured_answers import conforming_text
+from tests.support.structured_answers import conforming_text, schema_in_prompt
 from tests.support.wire_server import Chunked, Hang, Json, Raw, Request, Sse, WireServer
 
 __all__ = [
@@ -228,6 +228,10 @@ class GeminiWireServer(WireServer):
         config = body.get("generationConfig") or {}
         schema = config.get("responseJsonSchema")
         if schema is None:
+            # No constrained mode (gemini-cli): a model following obra_llm's instructions in the prompt.
+            prompted = schema_in_prompt(_last_user_text(body))
+            if prompted is not None:
+                return Answer(pieces=[conforming_text(prompted)], prompt_tokens=120, completion_tokens=38)
             return self.default_answer(body)
         if config.get("responseMimeType") != "application/json":
             return _bad_request("* GenerateContentRequest.generation_config.response_mime_type: responseJsonSchema needs application/json")
@@ -397,3 +401,11 @@ def _invalid_request(body: Any) -> ApiError | None:
 
 def _bad_request(message: str) -> ApiError:
     return ApiError(400, "INVALID_ARGUMENT", message)
+
+
+def _last_user_text(body: Mapping[str, Any]) -> str:
+    """The text parts of a request's last content, joined."""
+    contents = body.get("contents")
+    last = contents[-1] if isinstance(contents, list) and contents else {}
+    parts = last.get("parts") if isinstance(last, dict) else None
+    return "".join(part["text"] for part in parts if isinstance(part, dict) and isinstance(part.get("text"), str)) if isinstance(parts, list) else ""
