@@ -30,6 +30,7 @@ import attrs
 import httpx
 
 __all__ = [
+    "CODEX_PROVIDER",
     "INSTALL_HINT",
     "LOCAL_KEY",
     "MODEL_ALIAS",
@@ -88,12 +89,22 @@ class LlamaServer:
 _API_ROOTS: Mapping[str, tuple[str, bool]] = {"llamacpp": ("/v1", False), "openai": ("/v1", True), "anthropic": ("", True)}
 
 
+#: The name the Codex CLI's config gives the server (``model_providers.<name>``).
+CODEX_PROVIDER = "llama-server"
+
+
 def provider_config(provider: str, url: str, model: str = MODEL_ALIAS) -> dict[str, Any]:
-    """A ``create_llm`` config for ``llamacpp``, ``openai`` or ``anthropic`` on the server at ``url``.
+    """A ``create_llm`` config for ``llamacpp``, ``openai``, ``anthropic`` or ``openai-codex`` on the server at ``url``.
 
     The key is a placeholder (the server checks none): a key from the environment is never
-    sent to a custom host, so the config carries one.
+    sent to a custom host, so the config carries one. The Codex CLI gets the server as a
+    keyless custom model provider on its Responses API, with the CLI's own retries off.
     """
+    if provider == "openai-codex":
+        server = {"name": CODEX_PROVIDER, "base_url": f"{url}/v1", "wire_api": "responses"}
+        retries_off = {"request_max_retries": 0, "stream_max_retries": 0}
+        overrides = {"model_provider": CODEX_PROVIDER, f"model_providers.{CODEX_PROVIDER}": server | retries_off}
+        return {"type": provider, "model": model, "config_overrides": overrides}
     root, keyed = _API_ROOTS[provider]
     config = {"type": provider, "base_url": f"{url}{root}", "model": model}
     return config | {"api_key": LOCAL_KEY} if keyed else config
@@ -117,13 +128,21 @@ def find_install(environ: Mapping[str, str] | None = None) -> LlamaInstall:
 
 @contextmanager
 def running_server(
-    install: LlamaInstall, *, seed: int = 42, context_length: int = 8192, threads: int = 1, ready_timeout: float = 60.0
+    install: LlamaInstall,
+    *,
+    seed: int = 42,
+    context_length: int = 8192,
+    threads: int = 1,
+    ready_timeout: float = 60.0,
+    max_output_tokens: int | None = None,
 ) -> Iterator[LlamaServer]:
     """Start the server, wait until ``/health`` answers, yield it, and stop it whatever happens.
 
     One slot (``--parallel 1``) gets the whole context, which the Codex CLI's long prompt needs.
     One thread by default: on a busy machine (CI, shared cores) two threads that wait on each other
     at every step were measured 20 times slower (1 token/s against 23 with load 10 on 2 cores).
+    ``max_output_tokens`` caps the answer of every request that names no cap of its own
+    (``--n-predict``; a request's ``max_tokens`` still wins): the Codex CLI cannot send one.
     """
     port = _free_port()
     argv = [
@@ -133,6 +152,7 @@ def running_server(
         *("--seed", str(seed), "--temp", "0"),
         *("--ctx-size", str(context_length), "--parallel", "1", "--threads", str(threads)),
         "--no-webui",
+        *(("--n-predict", str(max_output_tokens)) if max_output_tokens is not None else ()),
     ]
     # LLAMA_ARG_* variables would override these flags: the server gets none of them.
     environ = {name: value for name, value in os.environ.items() if not name.startswith("LLAMA_ARG_")}

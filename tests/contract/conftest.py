@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from obra_llm.recording.mode import resolve_record_mode
+from obra_llm.recording.mode import RecordMode, resolve_record_mode
 from obra_llm.recording.transcripts import Transcript
 from tests.support.responses_stub import ResponsesStub
 
@@ -106,14 +106,19 @@ def comparable(transcript: Transcript, *, stdout: bool = True) -> dict[str, obje
     }
 
 
+def recording(path: Path, mode: RecordMode | None = None) -> bool:
+    """Whether the record mode (``mode``, else ``$OBRA_LLM_RECORD_MODE``) asks for the transcript at ``path`` to be written."""
+    chosen = mode or resolve_record_mode()
+    return chosen == "all" or (chosen in ("once", "new_episodes") and not path.exists())
+
+
 def record_or_compare(transcript: Transcript, path: Path, *, stdout: bool = True) -> None:
     """Save ``transcript`` at ``path`` in record mode; otherwise it must match the committed one.
 
     ``stdout=False`` leaves out what the CLI printed: a run killed at its timeout prints what a
     loaded machine let it print by then.
     """
-    mode = resolve_record_mode()
-    if mode == "all" or (mode in ("once", "new_episodes") and not path.exists()):
+    if recording(path):
         transcript.save(path)
         return
     assert path.exists(), f"no committed transcript {path}: record it with OBRA_LLM_RECORD_MODE=all"
@@ -160,3 +165,22 @@ def claude_bin() -> str:
 def claude_version(claude_bin: str) -> str:
     """``claude --version`` of the binary under test; it must be the pinned one."""
     return pinned_version(claude_bin, CLAUDE_PINNED_VERSION, "scripts/install-claude.sh")
+
+
+#: Variables of the user's environment that would reach Claude Code: credentials, config dir, endpoints.
+_CLAUDE_USER_VARIABLES = (
+    *("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "ANTHROPIC_MODEL"),
+    *("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY"),
+)
+
+
+def claude_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, base_url: str, key: str) -> Path:
+    """An empty ``HOME``, ``base_url`` as Claude Code's API with ``key``, nothing of the user's Claude setup."""
+    path = tmp_path / "home"
+    path.mkdir()
+    for name in _CLAUDE_USER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(path))
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", base_url)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", key)
+    return path

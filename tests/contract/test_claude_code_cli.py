@@ -32,7 +32,7 @@ from obra_llm.providers.claude_code import ClaudeCodeCLI
 from obra_llm.recording.transcripts import TranscriptRecorder
 from obra_llm.structured import generate_as, schema_of
 from obra_llm.transports.process import SubprocessRunner
-from tests.contract.conftest import REPO, live_pids_with_env, record_or_compare
+from tests.contract.conftest import REPO, claude_home, live_pids_with_env, record_or_compare
 from tests.support.anthropic_wire import DEFAULT_KEY, QUALITY_ANSWER
 from tests.support.claude_code_stub import USAGE_LIMIT_RESET, ClaudeCodeStub
 from tests.support.structured_answers import ANSWER_TEXT, Score, Verdict
@@ -49,24 +49,10 @@ def stub() -> Iterator[ClaudeCodeStub]:
         yield running
 
 
-#: Variables of the user's environment that would reach the CLI: credentials, config dir, endpoints.
-_USER_VARIABLES = (
-    *("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "CLAUDE_CONFIG_DIR", "ANTHROPIC_MODEL"),
-    *("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE_CODE_USE_FOUNDRY"),
-)
-
-
 @pytest.fixture
 def home(tmp_path: Path, stub: ClaudeCodeStub, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty ``HOME``, the stub as the CLI's API with its key, nothing of the user's Claude setup."""
-    path = tmp_path / "home"
-    path.mkdir()
-    for name in _USER_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(path))
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", stub.url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", DEFAULT_KEY)
-    return path
+    return claude_home(tmp_path, monkeypatch, base_url=stub.url, key=DEFAULT_KEY)
 
 
 def _provider(claude_bin: str, version: str, **config: object) -> tuple[ClaudeCodeCLI, TranscriptRecorder]:

@@ -18,14 +18,13 @@ import pytest
 
 from obra_llm import LLMResponseException, create_llm
 from obra_llm.protocol import LLMPlugin, SupportsClose
-from tests.support.live_server import LiveServer, skip_unless_installed, tokenize
+from tests.support.live_server import QUESTION, LiveServer, skip_unless_installed, tokenize
 
 pytestmark = pytest.mark.live
 skip_unless_installed()
 
 Maker = Callable[..., LLMPlugin]
 
-QUESTION = "What is the capital of France? Answer in one sentence."
 LONG_ASK = "Write a long story about a lighthouse keeper and the sea."
 
 

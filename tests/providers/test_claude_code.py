@@ -33,6 +33,7 @@ from obra_llm.recording.transcripts import Transcript, TranscriptReplayer
 from obra_llm.registry import create_llm
 from obra_llm.structured import generate_as
 from obra_llm.transports.process import ProcessExit, RunItems
+from tests.support.live_server import CLAUDE_SETTINGS, CLAUDE_SYSTEM, QUESTION, STREAM_QUESTION
 from tests.support.structured_answers import ANSWER_TEXT, Score, Verdict
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "cli" / "claude-code"
@@ -125,6 +126,23 @@ def test_generate_stream_replays_the_real_pieces(transcripts: list[Transcript]) 
     assert list(llm.generate_stream("contract scenario: stream")) == ["Hello", " from", " the stub"]
 
     assert llm.metrics["total_tokens"] == 49
+
+
+@pytest.mark.parametrize(("recording", "question", "streamed"), [("live_generate", QUESTION, False), ("live_stream", STREAM_QUESTION, True)])
+def test_a_real_model_answer_replays(transcripts: list[Transcript], recording: str, question: str, streamed: bool) -> None:
+    """Claude Code against llama-server + SmolLM2-135M (recorded by tests/live/test_claude_code_cli.py): what the real run printed."""
+    recorded = Transcript.load(CASSETTES / f"{recording}.json")
+    source = recorded.provenance.source
+    assert source.startswith("real Claude Code ") and " + real server: llama.cpp " in source and source.endswith(" + SmolLM2-135M-Instruct")
+    [result] = [event for event in map(json.loads, (line.line for line in recorded.stdout)) if event["type"] == "result"]
+    llm = _replayed(transcripts, **CLAUDE_SETTINGS)
+
+    pieces = list(llm.generate_stream(question, system=CLAUDE_SYSTEM)) if streamed else [llm.generate(question, system=CLAUDE_SYSTEM)]
+
+    assert "".join(pieces) == result["result"] and result["result"].strip()
+    assert len(pieces) > 1 or not streamed, "the real server streamed token by token"
+    assert llm.metrics["completion_tokens"] == result["usage"]["output_tokens"] > 0
+    assert llm.metrics["prompt_tokens"] > 0
 
 
 @pytest.mark.parametrize(

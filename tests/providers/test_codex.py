@@ -28,12 +28,14 @@ from obra_llm.errors import (
     ModelNotFoundError,
     RateLimitError,
 )
+from obra_llm.llama_server import provider_config
 from obra_llm.protocol import LLMPlugin
 from obra_llm.providers.codex import CodexCLI, CodexSettings, build_argv
 from obra_llm.recording.transcripts import Transcript, TranscriptReplayer, UnrecordedRunError
 from obra_llm.structured import generate_as
 from obra_llm.transports.process import ProcessExit, RunItems
 from tests.support.fakes import FakeClock
+from tests.support.live_server import LIVE_REPLAY_URL, QUESTION, STREAM_QUESTION
 from tests.support.structured_answers import ANSWER_TEXT, Score, Verdict
 
 CASSETTES = Path(__file__).resolve().parents[2] / "cassettes" / "cli" / "codex"
@@ -100,6 +102,24 @@ def test_generate_replays_the_real_success(transcripts: list[Transcript]) -> Non
     metrics = llm.metrics
     assert (metrics["calls"], metrics["prompt_tokens"], metrics["completion_tokens"], metrics["total_tokens"]) == (1, 42, 7, 49)
     assert (metrics["errors"], metrics["timeouts"], metrics["retries"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(("recording", "question", "streamed"), [("live_generate", QUESTION, False), ("live_stream", STREAM_QUESTION, True)])
+def test_a_real_model_answer_replays(transcripts: list[Transcript], recording: str, question: str, streamed: bool) -> None:
+    """codex-cli against llama-server + SmolLM2-135M (recorded by tests/live/test_codex_cli.py): what the real run printed."""
+    recorded = Transcript.load(CASSETTES / f"{recording}.json")
+    source = recorded.provenance.source
+    assert source.startswith("real codex-cli ") and " + real server: llama.cpp " in source and source.endswith(" + SmolLM2-135M-Instruct")
+    events = [json.loads(line.line) for line in recorded.stdout]
+    said = [event["item"]["text"] for event in events if event["type"] == "item.completed" and event["item"]["type"] == "agent_message"]
+    [usage] = [event["usage"] for event in events if event["type"] == "turn.completed"]
+    llm = _codex(TranscriptReplayer(transcripts), environ={}, **provider_config("openai-codex", LIVE_REPLAY_URL))
+
+    answer = "".join(llm.generate_stream(question)) if streamed else llm.generate(question)
+
+    assert answer == said[-1] and answer.strip()
+    assert (llm.metrics["prompt_tokens"], llm.metrics["completion_tokens"]) == (usage["input_tokens"], usage["output_tokens"])
+    assert llm.metrics["prompt_tokens"] > 1000, "the CLI's own agent prompt reached the real model"
 
 
 def test_structured_score_replays_the_real_run_with_output_schema(transcripts: list[Transcript]) -> None:

@@ -24,9 +24,48 @@ import pytest
 from obra_llm.llama_server import MODEL_ALIAS, LlamaServerError, find_install, provider_config, running_server
 from obra_llm.transports.http import safe_url
 
-__all__ = ["URL_VARIABLE", "LiveServer", "live_server", "skip_unless_installed", "tokenize"]
+__all__ = [
+    "CLAUDE_MAX_TOKENS",
+    "CLAUDE_SETTINGS",
+    "CLAUDE_SYSTEM",
+    "LIVE_REPLAY_URL",
+    "OUTPUT_CAP",
+    "QUESTION",
+    "REVIEW_SCHEMA",
+    "STREAM_QUESTION",
+    "URL_VARIABLE",
+    "LiveServer",
+    "live_server",
+    "skip_unless_installed",
+    "tokenize",
+]
 
 URL_VARIABLE, MODEL_VARIABLE = "OBRA_LLM_LIVE_URL", "OBRA_LLM_LIVE_MODEL"
+#: The local server's answer to a request that names no cap stops here (a request's own cap wins):
+#: the Codex CLI sends none, and a 135M model under its 4,600-token agent prompt can ramble for minutes.
+OUTPUT_CAP = 256
+#: A structured review, bounded so that a small model cannot run past the output cap inside a string.
+REVIEW_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "integer", "minimum": 0, "maximum": 10},
+        "verdict": {"enum": ["accept", "revise", "reject"]},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 80},
+    },
+    "required": ["score", "verdict", "reason"],
+    "additionalProperties": False,
+}
+#: Where replayed configs point: cassettes match without the host, transcripts without the port.
+LIVE_REPLAY_URL = "http://127.0.0.1:8080"
+#: A question every dialect and CLI is asked (and their transcripts replay).
+QUESTION = "What is the capital of France? Answer in one sentence."
+#: Another question, for the CLIs' streamed runs (each transcript then replays its own run).
+STREAM_QUESTION = "What is the capital of Italy? Answer in one sentence."
+#: How the live tier runs Claude Code (and its transcripts replay): a model id the CLI knows, a
+#: short system prompt instead of its coding-agent one, a capped answer.
+CLAUDE_MAX_TOKENS = 48
+CLAUDE_SETTINGS = {"model": "claude-sonnet-4-5", "max_tokens": CLAUDE_MAX_TOKENS, "retry_attempts": 1}
+CLAUDE_SYSTEM = "Answer in one short sentence."
 
 
 @attrs.frozen(kw_only=True)
@@ -38,9 +77,11 @@ class LiveServer:
     label: str
     #: The context window the server reports (``None`` when it reports none).
     context_length: int | None
+    #: The most tokens the server writes for a request that names no cap (``None``: no cap of its own).
+    output_cap: int | None = None
 
     def config(self, dialect: str, **extra: Any) -> dict[str, Any]:
-        """A ``create_llm`` config for ``dialect`` (``openai`` or ``anthropic``) on this server."""
+        """A ``create_llm`` config for ``dialect`` (``llamacpp``, ``openai``, ``anthropic``, ``openai-codex``) on this server."""
         return provider_config(dialect, self.url, self.model) | {"retry_attempts": 1} | extra
 
 
@@ -71,8 +112,10 @@ def live_server() -> Iterator[LiveServer]:
         if os.environ.get("CI"):
             pytest.fail(f"{error} (under CI the live tests must run, not skip)")
         pytest.skip(str(error))
-    with running_server(install) as server:
-        yield LiveServer(url=server.url, model=MODEL_ALIAS, label=server.label, context_length=server.context_length)
+    with running_server(install, max_output_tokens=OUTPUT_CAP) as server:
+        yield LiveServer(
+            url=server.url, model=MODEL_ALIAS, label=server.label, context_length=server.context_length, output_cap=OUTPUT_CAP
+        )
 
 
 def tokenize(server: LiveServer, text: str) -> int:

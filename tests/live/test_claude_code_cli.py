@@ -1,0 +1,116 @@
+"""The real Claude Code CLI against a real model: llama-server's Anthropic Messages API with SmolLM2-135M.
+
+The CLI is pointed at the server with ``ANTHROPIC_BASE_URL`` and a placeholder key (the server
+checks none), from an empty ``HOME``. Its default coding-agent prompt is replaced by the
+provider's system prompt, and the answer is capped (``max_tokens``, the CLI's
+``CLAUDE_CODE_MAX_OUTPUT_TOKENS``): a 135M model would otherwise write up to the CLI's 32,000.
+The assertions are on structure and usage, not on the model's words.
+
+In record mode (``--record-mode=all`` or ``OBRA_LLM_RECORD_MODE=all``) each run is saved as a
+real transcript (``cassettes/cli/claude-code/live_*.json``, provenance ``real Claude Code
+<version> + real server: llama.cpp <build> + SmolLM2-135M-Instruct``); tests/providers/test_claude_code.py
+replays them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from obra_llm.errors import LLMResponseException
+from obra_llm.llama_server import LOCAL_KEY
+from obra_llm.providers.claude_code import ClaudeCodeCLI
+from obra_llm.recording.mode import RecordMode
+from obra_llm.recording.transcripts import TranscriptRecorder
+from obra_llm.transports.process import SubprocessRunner
+from tests.contract.conftest import REPO, claude_home, recording
+from tests.support.live_server import (
+    CLAUDE_MAX_TOKENS,
+    CLAUDE_SETTINGS,
+    CLAUDE_SYSTEM,
+    QUESTION,
+    STREAM_QUESTION,
+    LiveServer,
+    skip_unless_installed,
+    tokenize,
+)
+
+pytestmark = pytest.mark.live
+skip_unless_installed()
+
+CASSETTES = REPO / "cassettes" / "cli" / "claude-code"
+#: Seconds per run, for a busy 2-core machine.
+TIMEOUT = 300
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live: LiveServer) -> Path:
+    return claude_home(tmp_path, monkeypatch, base_url=live.url, key=LOCAL_KEY)
+
+
+def _claude(claude_bin: str, version: str, live: LiveServer) -> tuple[ClaudeCodeCLI, TranscriptRecorder]:
+    recorder = TranscriptRecorder(
+        SubprocessRunner(),
+        source=f"real Claude Code {version.split()[0]} + {live.label}",
+        tool_version=version,
+        rules=ClaudeCodeCLI.identity.transcript_rules,
+        substitutions={LOCAL_KEY: "<KEY>"},
+    )
+    llm = ClaudeCodeCLI(runner=recorder)
+    llm.initialize({"claude_command": claude_bin, "timeout": TIMEOUT, **CLAUDE_SETTINGS})
+    return llm, recorder
+
+
+def _counted(llm: ClaudeCodeCLI, live: LiveServer, answer: str) -> None:
+    metrics = llm.metrics
+    assert metrics["calls"] == 1 and metrics["errors"] == 0 and metrics["retries"] == 0
+    assert metrics["prompt_tokens"] > tokenize(live, CLAUDE_SYSTEM), "the system prompt and the question were counted"
+    assert 0 < metrics["completion_tokens"] <= CLAUDE_MAX_TOKENS, "the cap reached the server"
+    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
+    assert tokenize(live, answer) <= metrics["completion_tokens"] + 1, "the answer is what the model wrote"
+
+
+def test_generate_through_the_messages_api(
+    claude_bin: str, claude_version: str, home: Path, live: LiveServer, record_mode: RecordMode
+) -> None:
+    llm, recorder = _claude(claude_bin, claude_version, live)
+
+    answer = llm.generate(QUESTION, system=CLAUDE_SYSTEM)
+
+    assert answer.strip(), "a real model answers something"
+    _counted(llm, live, answer)
+    assert list(home.iterdir()) == [], "the CLI wrote only into its own, removed, config dir"
+    [run] = recorder.transcripts
+    assert run.exit_code == 0 and not run.timed_out
+    if recording(CASSETTES / "live_generate.json", record_mode):
+        run.save(CASSETTES / "live_generate.json")
+
+
+def test_stream_through_the_messages_api(
+    claude_bin: str, claude_version: str, home: Path, live: LiveServer, record_mode: RecordMode
+) -> None:
+    llm, recorder = _claude(claude_bin, claude_version, live)
+
+    pieces = list(llm.generate_stream(STREAM_QUESTION, system=CLAUDE_SYSTEM))
+
+    assert len(pieces) > 1, "a real server streams token by token, and the CLI passes each piece on"
+    assert "".join(pieces).strip()
+    _counted(llm, live, "".join(pieces))
+    [run] = recorder.transcripts
+    assert run.exit_code == 0 and not run.timed_out
+    if recording(CASSETTES / "live_stream.json", record_mode):
+        run.save(CASSETTES / "live_stream.json")
+
+
+def test_an_answer_past_max_tokens_fails_naming_the_cap(
+    claude_bin: str, claude_version: str, home: Path, live: LiveServer
+) -> None:
+    """Claude Code does not hand back a cut answer: a model stopped by the cap is its error, not retried."""
+    llm, _ = _claude(claude_bin, claude_version, live)
+
+    with pytest.raises(LLMResponseException, match="exceeded the 8 output token maximum") as caught:
+        llm.generate("Write a long story about a lighthouse keeper and the sea.", system=CLAUDE_SYSTEM, max_tokens=8)
+
+    assert caught.value.retryable is False
+    assert llm.metrics["errors"] == 1 and llm.metrics["retries"] == 0
