@@ -13,8 +13,10 @@ Structured answers (``json_schema``) go where each server documents them (``stru
 ``json_schema``: ``response_format: {"type": "json_schema", "json_schema": {"name", "schema"}}``
 as OpenAI defines it (https://platform.openai.com/docs/guides/structured-outputs), with
 ``"strict": true`` and the schema adapted to strict rules where ``strict`` is declared;
-``llamacpp``: ``response_format: {"type": "json_schema", "schema": ...}`` (llama.cpp's
-``tools/server/README.md``: the schema becomes a grammar); ``json_object``: JSON mode only,
+``llamacpp``: ``response_format: {"type": "json_object", "schema": ...}`` (llama.cpp's
+``tools/server/README.md`` and llama-cpp-python's docs: the schema becomes a grammar; llama-server
+b11434 reads a top-level ``schema`` only with type ``json_object``, and with ``json_schema`` it
+constrains to any JSON, as the live tier found); ``json_object``: JSON mode only,
 so the schema also goes into the prompt (DeepSeek's ``/guides/json_mode``).
 """
 
@@ -394,7 +396,7 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         if self.structured == "json_object":
             return {"type": "json_object"}
         if self.structured == "llamacpp":
-            return {"type": "json_schema", "schema": schema}
+            return {"type": "json_object", "schema": schema}
         if self.strict:
             adapted = strict_schema(schema, provider=self.provider, feature="strict structured outputs")
             return {"type": "json_schema", "json_schema": {"name": "answer", "strict": True, "schema": adapted}}

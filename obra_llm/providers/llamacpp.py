@@ -6,7 +6,7 @@ Facts (ggml-org/llama.cpp ``tools/server/README.md``; abetlen/llama-cpp-python
 ``api_key``/``api_key_env``); one model is loaded and answers whatever ``model`` is sent;
 ``max_tokens``, ``seed``, ``stop`` and ``stream_options.include_usage`` work; llama-cpp-python
 sends SSE ping comments (skipped); ``GET /v1/models`` states ``meta.n_ctx_train``;
-``response_format: {"type": "json_schema", "schema": ...}`` constrains the answer by a grammar.
+``response_format: {"type": "json_object", "schema": ...}`` constrains the answer by a grammar.
 """
 
 from __future__ import annotations

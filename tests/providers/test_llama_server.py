@@ -1,4 +1,4 @@
-"""Real recordings: the ``openai`` and ``anthropic`` providers against a real model, replayed.
+"""Real recordings: the ``llamacpp`` preset, ``openai`` and ``anthropic`` against a real model, replayed.
 
 The cassettes in ``cassettes/http/llama_server/`` were recorded from llama.cpp's llama-server
 running SmolLM2-135M-Instruct (their provenance says ``real server: llama.cpp <build> + ...``),
@@ -12,20 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import jsonschema
 import pytest
 import yaml
 
 from obra_llm import create_llm
 from obra_llm.demo_prompts import QUALITY_CHECK_PROMPT, QUALITY_CHECK_SYSTEM
-from obra_llm.protocol import LLMPlugin, SupportsClose
+from obra_llm.protocol import LLMPlugin, SupportsClose, SupportsStructured
 from obra_llm.recording.cassettes import provenance
 from obra_llm.recording.mode import RecordMode
 from tests.support.http_replay import HTTP_CASSETTES, replayed
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LIVE_REPLAY_URL, REVIEW_SCHEMA, LiveServer
 
 FOLDER = "llama_server"
-#: Where replayed configs point: requests match without the host, so any address does.
-REPLAY_URL = "http://127.0.0.1:8080"
 
 Maker = Callable[..., LLMPlugin]
 
@@ -37,7 +36,7 @@ def make(request: pytest.FixtureRequest, record_mode: RecordMode) -> Iterator[Ma
     if record_mode == "none":
         recorded = yaml.safe_load((HTTP_CASSETTES / FOLDER / f"{name}.yaml").read_text(encoding="utf-8"))
         model = recorded["metadata"]["provenance"]["model"]
-        server = LiveServer(url=REPLAY_URL, model=model, label="replay", context_length=None)
+        server = LiveServer(url=LIVE_REPLAY_URL, model=model, label="replay", context_length=None)
         made_by = None
     else:
         server = request.getfixturevalue("live")
@@ -72,6 +71,25 @@ def _quality_check(llm: LLMPlugin) -> None:
 def _streamed_quality_check(llm: LLMPlugin) -> None:
     pieces = list(llm.generate_stream(QUALITY_CHECK_PROMPT, system=QUALITY_CHECK_SYSTEM))
     assert len(pieces) > 1 and "".join(pieces).strip()
+    _counted(llm)
+
+
+def test_llamacpp_quality_check(make: Maker) -> None:
+    _quality_check(make("llamacpp", max_tokens=64))
+
+
+def test_llamacpp_streamed_quality_check(make: Maker) -> None:
+    _streamed_quality_check(make("llamacpp", max_tokens=64))
+
+
+def test_llamacpp_structured_review(make: Maker) -> None:
+    """The server's grammar made the recorded answer conform on the first attempt (no repair in the cassette)."""
+    llm = make("llamacpp", max_tokens=128, structured_repairs=0)
+    assert isinstance(llm, SupportsStructured)
+
+    value = llm.generate_structured(QUALITY_CHECK_PROMPT, REVIEW_SCHEMA, system=QUALITY_CHECK_SYSTEM)
+
+    jsonschema.validate(value, REVIEW_SCHEMA)
     _counted(llm)
 
 

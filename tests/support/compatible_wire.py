@@ -39,8 +39,8 @@ class Flavor:
     unknown_model: Literal["model_not_found", "does_not_exist", "invalid_id", "any"] = "does_not_exist"
     #: What ``GET /models`` states about the served model (``max_model_len``, ``meta``...).
     card: Mapping[str, Any] = attrs.Factory(dict)
-    #: The structured form the server takes: OpenAI's ``json_schema``, llama.cpp's top-level
-    #: ``schema`` (``tools/server/README.md``), or ``json_object`` only (DeepSeek's JSON mode).
+    #: The structured form the server takes: OpenAI's ``json_schema``, llama.cpp's ``json_object`` with a
+    #: top-level ``schema`` (``tools/server/README.md``), or ``json_object`` only (DeepSeek's JSON mode).
     structured: Literal["json_schema", "llamacpp", "json_object"] = "json_schema"
 
 
@@ -90,13 +90,13 @@ class CompatibleWireServer(OpenAIWireServer):
         """The flavor's form only: another one is refused as the real server refuses it."""
         kind = response_format.get("type") if isinstance(response_format, dict) else None
         form = self.flavor.structured
-        if form == "llamacpp" and kind == "json_schema" and isinstance(response_format.get("schema"), dict):
+        if form == "llamacpp" and kind == "json_object" and isinstance(response_format.get("schema"), dict):
             schema: Mapping[str, Any] = response_format["schema"]
             return schema
         if form == "json_object" and kind != "json_object":
             return self.refuse(f"This response_format type is unavailable now: {kind!r}")
         if form == "llamacpp":
-            return self.refuse("response_format must carry a 'schema' (llama.cpp's form)")
+            return self.refuse("response_format must be a json_object carrying a 'schema' (llama.cpp's form)")
         return super().response_schema(response_format, messages)
 
     def stream(self, body: Mapping[str, Any], answer: Answer) -> Sse:
