@@ -283,5 +283,5 @@ class OpenStream:
 
     def _silent(self) -> LLMTimeoutException:
         target = safe_url(str(self.response.request.url.copy_with(query=None)))
-        msg = f"the stream from {target} sent nothing useful for {self._silence:g} s (keep-alive lines and pings are not progress)"
+        msg = f"the stream from {target} sent nothing useful within {self._silence:g} s (keep-alive lines and pings are not progress)"
         return LLMTimeoutException(msg)

@@ -118,7 +118,7 @@ def test_keep_alives_before_the_first_piece_are_not_progress(kit: FaultKit[Any])
             with pytest.raises(LLMTimeoutException) as caught:
                 list(llm.generate_stream("hi"))
             spent = time.monotonic() - started
-    assert f"sent nothing useful for {TIMEOUT:g} s (keep-alive lines and pings are not progress)" in caught.value.message
+    assert f"sent nothing useful within {TIMEOUT:g} s (keep-alive lines and pings are not progress)" in caught.value.message
     assert spent < MARGIN, f"{spent:.1f} s"
     assert llm.metrics["timeouts"] == 1
 
