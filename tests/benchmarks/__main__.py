@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--structured-only", action="store_true", help="measure structured calls only; rewrite just that section of the doc"
     )
+    parser.add_argument(
+        "--live-only", action="store_true", help="measure the real model only; rewrite just that section of the doc"
+    )
     parser.add_argument("--structured-calls", type=int, default=3000, help="rounds per provider for structured calls (default 3000)")
     parser.add_argument("--no-write", action="store_true", help=f"print only; do not rewrite {DOC.relative_to(REPO)}")
     args = parser.parse_args(argv)
@@ -70,6 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(bench_structured.summary_lines(structured)))
         if not args.no_write:
             _write_section(bench_structured.markdown_section(structured))
+        return 0
+    if args.live_only:
+        note = bench_live.available()
+        _say(started, f"real model: {args.live_runs} streams per side ...")
+        result = bench_live.measure_live(args.live_runs) if note is None else None
+        print(bench_live.live_summary(result) if result is not None else f"real model: not measured ({note})")
+        if not args.no_write:
+            _write_section(bench_live.live_section(result, note or ""), before=None)
         return 0
     _say(started, "framing readers ...")
     framing = measure_framing(size=2 * 1024 * 1024, runs=2) if args.quick else measure_framing()
@@ -156,15 +167,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _write_section(section: Sequence[str]) -> None:
-    """Replace (or add, before the Codex section) one section of docs/performance.md, found by its heading."""
+def _write_section(section: Sequence[str], before: str | None = "## Codex CLI") -> None:
+    """Replace one section of docs/performance.md, found by its heading, or add it before ``before`` (``None``: at the end)."""
     lines = DOC.read_text(encoding="utf-8").split("\n")
     heading = section[0]
     if heading in lines:
         start = lines.index(heading)
         end = next((n for n in range(start + 1, len(lines)) if lines[n].startswith("## ")), len(lines))
     else:
-        start = end = next((n for n, line in enumerate(lines) if line == "## Codex CLI"), len(lines))
+        start = end = next((n for n, line in enumerate(lines) if line == before), len(lines))
+        if start == len(lines) and lines[-1]:
+            section = ["", *section]
     lines[start:end] = section
     DOC.write_text("\n".join(lines), encoding="utf-8")
     print(f"\nwrote the {heading.removeprefix('## ')} section of {DOC.relative_to(REPO)}")

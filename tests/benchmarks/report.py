@@ -12,7 +12,7 @@ from importlib import metadata
 import attrs
 
 from tests.benchmarks.bench_codex import CodexResult
-from tests.benchmarks.bench_live import LiveResult, live_summary
+from tests.benchmarks.bench_live import LiveResult, live_section, live_summary
 from tests.benchmarks.concurrency import ConcurrencyResult
 from tests.benchmarks.fallback import FALLBACK_TARGET
 from tests.benchmarks.framing import FramingReport, markdown_section, summary_lines
@@ -427,27 +427,5 @@ def markdown(results: Results) -> str:
         ]
     else:
         out += [f"Not measured: {results.codex_note}.", ""]
-    out += ["## A real model: time to first token and tokens/s", ""]
-    if results.live is not None:
-        live = results.live
-        out += [
-            f"{live.server} on 127.0.0.1 (`tests/benchmarks/bench_live.py`): the same streamed chat-completions request, "
-            f"{live.max_tokens} tokens at temperature 0, through `create_llm({{\"type\": \"openai\"}}).generate_stream` and "
-            f"through one raw `httpx.Client.stream` call that parses the SSE lines itself, alternately, {live.runs} runs each "
-            "(medians). Time to first token is until the first text piece; tokens/s counts the completion tokens after "
-            "the first one. Ratios are obra_llm / raw httpx: 1.000x costs nothing, and for tokens/s higher is better.",
-            "",
-            *_table(
-                ("", "time to first token ms", "tokens/s"),
-                "lrr",
-                [
-                    ("obra_llm", f"{live.obra_llm.ttft_ms:.1f}", f"{live.obra_llm.tokens_per_s:.1f}"),
-                    ("raw httpx", f"{live.raw.ttft_ms:.1f}", f"{live.raw.tokens_per_s:.1f}"),
-                    ("ratio", f"{live.ttft_ratio:.3f}x", f"{live.throughput_ratio:.3f}x"),
-                ],
-            ),
-            "",
-        ]
-    else:
-        out += [f"Not measured: {results.live_note}.", ""]
+    out += live_section(results.live, results.live_note)
     return "\n".join(out)
