@@ -61,6 +61,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _leftovers() -> set[str]:
+    """obra_llm's Claude Code scratch folders in the shared temp dir (other processes' come and go)."""
     return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("obra-claude-")}
 
 
@@ -85,7 +86,7 @@ def test_nothing_of_a_run_outlives_the_call(tmp_path: Path, clock: SleepsAreFake
         assert entry["home"] == str(home)
     assert len({entry["tmp"] for entry in dirs}) == len(dirs)  # a fresh one per run
     assert list(home.iterdir()) == []
-    assert _leftovers() == before
+    assert _leftovers() <= before  # none new: another process's may have gone meanwhile
     assert not any(_alive(pid) for pid in fake.pids())
 
 
@@ -101,7 +102,7 @@ def test_an_abandoned_stream_leaves_nothing_either(tmp_path: Path, clock: Sleeps
 
     [entry] = [entry for entry in fake.entries() if entry["event"] == "dirs"]
     assert not os.path.exists(entry["tmp"])
-    assert _leftovers() == before
+    assert _leftovers() <= before  # none new: another process's may have gone meanwhile
     assert not any(_alive(pid) for pid in fake.pids())
 
 
