@@ -86,7 +86,7 @@ def test_success(claude_bin: str, claude_version: str, stub: ClaudeCodeStub, hom
     assert body["system"][-1]["text"] == "Answer in one line."
     assert "contract scenario: success" in str(body["messages"])
     assert list(home.iterdir()) == []  # the CLI wrote only into its own, removed, config dir
-    assert _scratch_dirs() == before
+    assert _scratch_dirs() <= before  # none new: another process's may have gone meanwhile
     record_or_compare(recorder.transcripts[-1], CASSETTES / "success.json")
 
 
@@ -185,7 +185,7 @@ def test_server_never_answers(claude_bin: str, claude_version: str, stub: Claude
 
     assert time.monotonic() - started < 5
     assert live_pids_with_env(f"ANTHROPIC_BASE_URL={stub.url}") == []
-    assert _scratch_dirs() == before
+    assert _scratch_dirs() <= before  # none new: another process's may have gone meanwhile
     assert llm.metrics["timeouts"] == 1
     record_or_compare(recorder.transcripts[-1], CASSETTES / "timeout.json", stdout=False)
 
