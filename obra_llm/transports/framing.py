@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from obra_llm.errors import LLMResponseException
@@ -63,7 +64,9 @@ def _line_blocks(chunks: Iterable[bytes], *, max_line_bytes: int, any_ending: bo
                 chunk = chunk[1:]
             after_cr = chunk[-1:] == b"\r"
             if b"\r" in chunk:
-                chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+                chunk = chunk.replace(b"\r\n", b"\n")
+                if b"\r" in chunk:
+                    chunk = chunk.replace(b"\r", b"\n")
         cut = chunk.rfind(b"\n")
         if cut < 0:
             parts.append(chunk)
@@ -119,35 +122,127 @@ def iter_sse(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -
     fields are ignored; one space after the colon is dropped; a leading BOM is skipped. A
     final event without its blank line is still dispatched, since some servers close right
     after the last one. Each block of complete lines is decoded once (UTF-8 never puts
-    ``\\r`` or ``\\n`` inside a character).
+    ``\\r`` or ``\\n`` inside a character) and cut by ``_EventReader``.
     """
-    data: list[str] = []
-    event = ""
-    event_id: str | None = None
+    reader = _EventReader(gemini=False)
     first = True
     for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
-        text = _decode(block)
         if first:
-            text, first = text.removeprefix("\ufeff"), False
-        for line in text.split("\n"):
-            if line.startswith("data:"):
-                data.append(line[6:] if line[5:6] == " " else line[5:])
-            elif not line:
-                if data:
-                    yield SSEEvent(data[0] if len(data) == 1 else "\n".join(data), event or "message", event_id)
-                    data = []
-                event = ""
+            block, first = block.removeprefix(b"\xef\xbb\xbf"), False
+        text = reader.long_data_line(block)
+        if text is not None:
+            reader.read(text, 0)
+        yield from reader.take()
+    reader.dispatch()
+    yield from reader.take()
+
+
+_new_tuple = tuple.__new__
+_EVENT_START = "\n\ndata: "
+_BULK_MIN_EVENTS = 8
+_LONG_LINE = 1024 * 1024
+
+
+class _EventReader:
+    """The server-sent event being read, fed blocks of whole lines (a ``str``, lines joined by ``\\n``).
+
+    ``read`` collects each event a block completes: an ``SSEEvent``, or with ``gemini`` only
+    the data of the default-type events (Gemini's values), a line starting with ``{`` or
+    ``[`` ending the SSE part (Gemini's bare JSON: ``read`` returns where it starts).
+
+    A block of a busy stream is mostly a run of ``data: ...`` events with nothing else
+    between their blank lines: such a run is cut out by one ``split`` on ``\\n\\ndata: ``,
+    checked by counting line breaks, and turned into events by ``map`` (C loops, no Python
+    step per event). Any other block is walked line by line with ``find``, each line sliced
+    once, so a huge line is copied once and never scanned again.
+    """
+
+    def __init__(self, *, gemini: bool) -> None:
+        self.data: list[str] = []
+        self.event = ""
+        self.event_id: str | None = None
+        self.gemini = gemini
+        self.done: list[Any] = []  # SSEEvent, or the data str of a default-type event when ``gemini``
+
+    def take(self) -> list[Any]:
+        done, self.done = self.done, []
+        return done
+
+    def long_data_line(self, block: bytes) -> str | None:
+        """``block`` decoded, except a long ``data: `` line it starts with: that one is decoded straight into the event.
+
+        A huge event (one line of megabytes) is then decoded once and never sliced; ``None``
+        when nothing is left of the block.
+        """
+        if len(block) < _LONG_LINE or not block.startswith(b"data: "):
+            return _decode(block)
+        cut = block.find(b"\n")
+        stop = len(block) if cut < 0 else cut
+        self.data.append(_decode(memoryview(block)[6:stop]))
+        return None if cut < 0 else _decode(block[cut + 1 :])
+
+    def read(self, text: str, start: int) -> int | None:
+        """Read ``text[start:]``; return where a bare JSON line starts (``gemini`` only), or ``None``."""
+        end = len(text)
+        if start == 0 and text.count(_EVENT_START) >= _BULK_MIN_EVENTS:
+            items = text.split(_EVENT_START)
+            # items[0] ends the event being read; the others are events after "data: ", the last unfinished
+            first, last = items[0], items[-1]
+            breaks = text.count("\n") - 2 * (len(items) - 1) - first.count("\n") - last.count("\n")
+            if breaks == 0:  # each event between the first and the last is one data line and its blank line
+                bare = self._walk(text, 0, len(first))
+                if bare is not None:
+                    return bare
+                self.dispatch()
+                whole = items[1:-1]
+                if self.gemini:
+                    self.done.extend(whole)
+                else:
+                    events = zip(whole, repeat("message"), repeat(self.event_id))
+                    self.done.extend(map(_new_tuple, repeat(SSEEvent), events))
+                self.data.append(last)  # its "data: " is cut; its line is whole when it holds a line break
+                cut = last.find("\n")
+                if cut < 0:
+                    return None
+                self.data[-1] = last[:cut]
+                return self._walk(text, end - len(last) + cut + 1, end)
+        return self._walk(text, start, end)
+
+    def _walk(self, text: str, pos: int, end: int) -> int | None:
+        """Read the lines of ``text[pos:end]`` one by one (``pos == end`` is one blank line)."""
+        while True:
+            cut = text.find("\n", pos, end)
+            stop = end if cut < 0 else cut
+            if text.startswith("data:", pos, stop):
+                self.data.append(text[pos + 6 if text.startswith(" ", pos + 5, stop) else pos + 5 : stop])
+            elif pos == stop:
+                self.dispatch()
+            elif self.gemini and text[pos] in "{[":
+                self.dispatch()
+                return pos
             else:
-                name, _, value = line.partition(":")
+                name, _, value = text[pos:stop].partition(":")
                 value = value[1:] if value[:1] == " " else value
                 if name == "data":
-                    data.append(value)
+                    self.data.append(value)
                 elif name == "event":
-                    event = value
+                    self.event = value
                 elif name == "id":
-                    event_id = value
-    if data:
-        yield SSEEvent("\n".join(data), event or "message", event_id)
+                    self.event_id = value
+            if cut < 0:
+                return None
+            pos = cut + 1
+
+    def dispatch(self) -> None:
+        """The blank line: the event read so far (if it has data) is complete."""
+        if self.data:
+            data = self.data[0] if len(self.data) == 1 else "\n".join(self.data)
+            if not self.gemini:
+                self.done.append(_new_tuple(SSEEvent, (data, self.event or "message", self.event_id)))
+            elif self.event in ("", "message"):
+                self.done.append(data)
+            self.data = []
+        self.event = ""
 
 
 def iter_sse_or_json(
@@ -165,42 +260,41 @@ def iter_sse_or_json(
     stream ending inside one raises ``LLMResponseException``.
     """
     bare = _BareJson(max_value_bytes)
-    data: list[str] = []
-    event = ""
+    reader = _EventReader(gemini=True)
     for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
-        text: str | None = _decode(block)
-        while text is not None:
+        text = reader.long_data_line(block)
+        pos: int | None = None if text is None else 0
+        while pos is not None and text is not None:
             if bare.open:
-                text = bare.feed(text)
+                rest = bare.feed(text, pos)
                 yield from bare.take()
+                text, pos = rest if rest is not None else (text, None)
                 continue
-            lines = text.split("\n")
-            text = None
-            for index, line in enumerate(lines):
-                if line.startswith("data:"):
-                    data.append(line[6:] if line[5:6] == " " else line[5:])
-                elif not line or line[0] in "{[":
-                    if data and event in ("", "message"):
-                        yield _parse_event(data)
-                    data, event = [], ""
-                    if line:
-                        bare.start(array=line[0] == "[")
-                        text = "\n".join(lines[index:])
-                        break
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
+            pos = reader.read(text, pos)
+            yield from _parsed(reader.take())
+            if pos is not None:
+                bare.start(array=text[pos] == "[")
     bare.finish()
-    if data and event in ("", "message"):
-        yield _parse_event(data)
+    reader.dispatch()
+    yield from _parsed(reader.take())
 
 
-def _parse_event(data: list[str]) -> Any:
-    text = data[0] if len(data) == 1 else "\n".join(data)
+def _parsed(data: list[str]) -> Iterator[Any]:
+    """Each event's data parsed as JSON, in a C loop."""
     try:
-        return json.loads(text)
+        yield from map(json.loads, data)
     except (ValueError, RecursionError) as error:
+        text = next(text for text in data if not _is_json(text))
         msg = f"the stream holds an event that is not JSON: {_excerpt(text)}"
         raise LLMResponseException(msg) from error
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 _BRACKET = re.compile(r"[][{}]")
@@ -238,18 +332,19 @@ class _BareJson:
         values, self.values = self.values, []
         return values
 
-    def feed(self, text: str) -> str | None:
-        """Read ``text`` (whole lines); return what follows the value, or ``None`` when it is all taken."""
+    def feed(self, text: str, pos: int) -> tuple[str, int] | None:
+        """Read ``text[pos:]`` (whole lines); return the text and position after the value, or ``None`` when it is all taken."""
         if self.pending:
+            if pos:
+                text, pos = text[pos:], 0
             if not self._closes_in(text):
                 self._keep(text)
                 return None
             text = "\n".join([*self.pending, text])
             self.pending, self.size = [], 0
-        pos = 0
         if self.fresh:
             self.fresh = False
-            pos = 1 if self.array else 0
+            pos += 1 if self.array else 0
         while True:
             if self.array:
                 between = _BETWEEN_ELEMENTS.match(text, pos)
@@ -258,7 +353,7 @@ class _BareJson:
                     return None
                 if text[pos] == "]":
                     self.open = False
-                    return text[pos + 1 :]
+                    return text, pos + 1
             try:
                 value, end = _DECODER.raw_decode(text, pos)
             except json.JSONDecodeError as error:
@@ -276,7 +371,7 @@ class _BareJson:
             pos = end
             if not self.array:
                 self.open = False
-                return text[pos:]
+                return text, pos
 
     def _keep(self, text: str) -> None:
         """Keep ``text`` of an unfinished value; ``self.depth`` already counts its brackets."""
@@ -310,17 +405,34 @@ class _BareJson:
 
 
 def _outside_strings(text: str) -> str:
-    """``text`` without its JSON strings: escapes dropped, then every other piece between quotes."""
+    """``text`` without its JSON strings: escapes dropped, then every other piece between quotes.
+
+    A block with few quotes and no escapes (a huge string's line) is cut with ``find``, so
+    the string's inside is never copied.
+    """
     if '"' not in text:
         return text
     if "\\" in text:
         text = text.replace("\\\\", "").replace('\\"', "")
+    elif len(text) > _LONG_LINE and text.count('"') <= _FEW_QUOTES:
+        pieces, pos = [], 0
+        while (opening := text.find('"', pos)) >= 0:
+            pieces.append(text[pos:opening])
+            closing = text.find('"', opening + 1)
+            if closing < 0:
+                return "".join(pieces)
+            pos = closing + 1
+        pieces.append(text[pos:])
+        return "".join(pieces)
     return "".join(text.split('"')[::2])
 
 
-def _decode(data: bytes) -> str:
+_FEW_QUOTES = 64
+
+
+def _decode(data: bytes | memoryview) -> str:
     try:
-        return data.decode("utf-8")
+        return str(data, "utf-8")
     except UnicodeDecodeError as error:
         msg = f"the response is not valid UTF-8 ({error.reason})"
         raise LLMResponseException(msg) from error

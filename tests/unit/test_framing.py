@@ -359,3 +359,70 @@ def test_property_sse_or_json_array_any_chunking_equals_its_elements(
 ) -> None:
     payload = json.dumps(values, indent=indent, ensure_ascii=False).encode()
     assert list(iter_sse_or_json(data.draw(chunkings(payload)))) == values
+
+
+# -- the fast SSE paths against a line-by-line reference ----------------------------------
+
+
+def _reference_sse(payload: bytes) -> list[SSEEvent]:
+    """WHATWG framing one line at a time, with nothing clever: what every fast path must agree with."""
+    text = payload.decode().removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    events: list[SSEEvent] = []
+    data: list[str] = []
+    event, event_id = "", None
+    for line in text.split("\n"):
+        if not line:
+            if data:
+                events.append(SSEEvent("\n".join(data), event or "message", event_id))
+            data, event = [], ""
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data":
+            data.append(value)
+        elif name == "event":
+            event = value
+        elif name == "id":
+            event_id = value
+    if data:
+        events.append(SSEEvent("\n".join(data), event or "message", event_id))
+    return events
+
+
+_sse_lines = st.lists(
+    st.sampled_from(["data: {}", 'data: {"k": "v"}', "data:1", "data: 2", "data", "event: ping", "event: message", "id: 9", ": c", ""]),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    events=st.lists(_sse_lines, min_size=0, max_size=40),
+    simple_run=st.integers(min_value=0, max_value=30),
+    ending=st.sampled_from(["\n", "\r\n", "\r"]),
+    data=st.data(),
+)
+def test_property_sse_fast_paths_equal_the_line_by_line_reference(
+    events: list[list[str]], simple_run: int, ending: str, data: st.DataObject
+) -> None:
+    """Runs of plain ``data:`` events (the split path), long lines (decoded straight from the bytes) and
+    everything else (the walk) mixed, chunked anywhere: the same events as the reference, for
+    ``iter_sse`` and for ``iter_sse_or_json``'s values."""
+    lines = [line for event in events for line in [*event, ""]]
+    position = data.draw(st.integers(min_value=0, max_value=len(lines)))
+    lines[position:position] = [line for n in range(simple_run) for line in (f"data: {n}", "")]
+    payload = ending.join(lines).encode()
+    expected = _reference_sse(payload)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("obra_llm.transports.framing._LONG_LINE", data.draw(st.sampled_from([4, 1024 * 1024])))
+        patch.setattr("obra_llm.transports.framing._BULK_MIN_EVENTS", data.draw(st.sampled_from([1, 8])))
+        chunks = data.draw(chunkings(payload))
+        assert list(iter_sse(chunks)) == expected
+        default = [event.data for event in expected if event.event == "message"]
+        try:
+            values = [json.loads(text) for text in default]
+        except ValueError:
+            with pytest.raises(LLMResponseException, match="not JSON"):
+                list(iter_sse_or_json(chunks))
+        else:
+            assert list(iter_sse_or_json(chunks)) == values
