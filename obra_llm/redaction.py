@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-__all__ = ["MASK", "Redactor", "secret_forms"]
+__all__ = ["MASK", "Redactor", "redacted", "secret_forms"]
 
 MASK = "****"
 #: Encoded runs shorter than this are not masked: too short to identify a key, too likely in plain text.
@@ -42,12 +43,13 @@ def secret_forms(secret: str) -> set[str]:
 class Redactor:
     """Masks every form of the given secrets in a text; with no secret it returns the text unchanged."""
 
-    __slots__ = ("_forms",)
+    __slots__ = ("_forms", "_mask")
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
+    def __init__(self, secrets: Iterable[str | None] = (), *, mask: str = MASK) -> None:
         forms = {form for secret in secrets if secret for form in secret_forms(secret)}
         # Longest first, so that a form containing another is masked whole.
         self._forms = tuple(sorted(forms, key=len, reverse=True))
+        self._mask = mask
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self._forms)} forms)"
@@ -58,5 +60,16 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for form in self._forms:
             if form in text:
-                text = text.replace(form, MASK)
+                text = text.replace(form, self._mask)
         return text
+
+
+def redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    """``value`` (facts a server reported: strings, mappings, lists) with every string, keys included, through ``redact``."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redacted(key, redact): redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redacted(item, redact) for item in value]
+    return value

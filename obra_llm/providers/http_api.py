@@ -30,6 +30,7 @@ from obra_llm.options import Call, resolve_call
 from obra_llm.protocol import GenerateOptions, ModelInfo, ProviderKind
 from obra_llm.providers.http_wire import HttpSettings, HttpWire
 from obra_llm.providers.lifecycle import PROBE_TIMEOUT, Lifecycle
+from obra_llm.redaction import redacted
 from obra_llm.retry import RetryPolicy
 from obra_llm.structured import Answer, refuse_streamed, structured_call
 from obra_llm.transports.endpoint import HttpEndpoint, WireRequest
@@ -152,7 +153,8 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
             return f"{error.message} ({self.wire.identity.unreachable_hint})"
         except LLMException as error:
             return f"{state.endpoint.target}{probe.path} failed: {error.message}"
-        return self.wire.probe_problem(body, state.settings)
+        problem = self.wire.probe_problem(body, state.settings)  # made from a 200 body: outside the boundary
+        return None if problem is None else state.redact(problem)
 
     def list_models(self) -> list[str] | None:
         """The model ids the server offers (one request), or ``None`` when the API lists none."""
@@ -160,7 +162,8 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
         request = self.wire.list_request
         if request is None:
             return None
-        return self.wire.model_names(self._request(state, request, min(state.settings.timeout, LIST_TIMEOUT)))
+        names = self.wire.model_names(self._request(state, request, min(state.settings.timeout, LIST_TIMEOUT)))
+        return [state.redact(name) for name in names]
 
     def get_model_info(self) -> ModelInfo:
         """Model name, endpoint and context length (from the API where it says, else a table)."""
@@ -184,7 +187,7 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
             "execution_mode": "http",
             "context_length": facts.context_length,
             "endpoint": state.endpoint.target,
-            "details": {**facts.details, "structured": self.wire.structured_mode.name},
+            "details": redacted({**facts.details, "structured": self.wire.structured_mode.name}, state.redact),
         }
         if not failed:
             self._info = info

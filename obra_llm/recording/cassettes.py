@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from obra_llm.recording.mode import RecordMode
+from obra_llm.redaction import Redactor
 
 if TYPE_CHECKING:
     from vcr.cassette import Cassette
@@ -79,9 +80,8 @@ SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 def scrub_text(text: str, secrets: Sequence[str] = ()) -> str:
-    """``text`` with known secrets and every secret-shaped pattern replaced."""
-    for value in sorted((secret for secret in secrets if secret), key=len, reverse=True):
-        text = text.replace(value, "REDACTED")
+    """``text`` with known secrets (in every form ``obra_llm.redaction`` masks) and every secret-shaped pattern replaced."""
+    text = Redactor(secrets, mask="REDACTED")(text)
     for pattern, replacement in SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -163,6 +163,9 @@ class _ProvenancePersister:
 
 
 def _scrub_request(request: Request, secrets: Sequence[str]) -> Request:
+    """The body and URI scrubbed; so is every header kept (the credential headers are already dropped)."""
+    for name in list(request.headers):
+        request.headers[name] = scrub_text(str(request.headers[name]), secrets)
     if request.body:
         request.body = scrub_text(request.body.decode("utf-8", errors="replace"), secrets).encode("utf-8")
     request.uri = _LOOPBACK.sub(r"\1localhost", scrub_text(request.uri, secrets))
@@ -170,9 +173,12 @@ def _scrub_request(request: Request, secrets: Sequence[str]) -> Request:
 
 
 def _scrub_response(response: dict[str, Any], secrets: Sequence[str]) -> dict[str, Any]:
+    """Identifying headers dropped; every other header value and the body scrubbed (a server may echo the key)."""
     headers: Mapping[str, Any] = response.get("headers", {})
     response["headers"] = {
-        name: values for name, values in headers.items() if name.lower() not in _RESPONSE_HEADERS_DROPPED
+        scrub_text(name, secrets): [scrub_text(str(value), secrets) for value in values]
+        for name, values in headers.items()
+        if name.lower() not in _RESPONSE_HEADERS_DROPPED
     }
     body = response.get("body", {})
     content = body.get("string")

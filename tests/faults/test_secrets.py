@@ -22,10 +22,11 @@ import pytest
 from obra_llm import LLMException
 from obra_llm.providers.http_api import HttpLLM
 from obra_llm.recording.cassettes import provenance, use_cassette
+from obra_llm.redaction import secret_forms
 from tests.faults.kits import ALL_KITS, INVALID_JSON, FaultKit
 from tests.support import ollama_wire
 from tests.support.fakes import FakeClock
-from tests.support.wire_server import Hang, WireServer
+from tests.support.wire_server import Hang, Json, Raw, Reply, Request, WireServer
 
 PIECES = ["Hello", " there"]
 
@@ -151,3 +152,60 @@ def test_a_recorded_cassette_holds_no_key(kit: FaultKit[Any], tmp_path: Path, de
     for error in failures:
         assert_no_secret("".join(traceback.format_exception(error)) + repr(error), key)
     assert_no_secret(debug_log.text, key)
+
+
+def test_a_cassette_holds_no_key_the_server_echoes_in_headers_and_body(kit: FaultKit[Any], tmp_path: Path) -> None:
+    """With the key listed as a secret, a response header or body echoing it (any form) is written masked."""
+    key = secret_key(kit)
+    forms = sorted(secret_forms(key))
+    cassette = tmp_path / f"{kit.name}-echo.yaml"
+    made_by = provenance("synthesized", how="tests/faults/test_secrets.py", service=kit.name)
+    body = json.dumps({"error": {"message": "bad request", "echo": forms}}).encode()
+    echo = Raw(400, body, "application/json", headers={"x-echo-key": key, "x-echo-forms": " ".join(forms)})
+    with kit.running(key=key) as server:
+        server.queue(echo)
+        clock = FakeClock()
+        with use_cassette(cassette, mode="once", made_by=made_by, secrets=[key]), kit.make(
+            server.url, clock=clock, sleep=clock.sleep, key=key
+        ) as llm, pytest.raises(LLMException):
+            llm.generate("hi")
+        assert kit.attempts(server) == 1
+    recorded = cassette.read_text()
+    assert "x-echo-key" in recorded.lower() and "x-echo-forms" in recorded.lower()  # the headers were recorded
+    assert [form for form in forms if form in recorded] == []
+
+
+class _EchoServer(WireServer):
+    """Answers every request 200 with a body naming the key wherever a model list or model facts go."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    def route(self, request: Request) -> Reply:
+        forms = sorted(secret_forms(self.key))
+        entry = {"name": f"models/{self.key}", "id": self.key, "model": self.key, "display_name": self.key}
+        return Json(200, {
+            "models": [entry], "data": [entry], "object": "list", "echo": forms,
+            "model_info": {"general.architecture": self.key, f"{self.key}.context_length": 8192},
+            "details": {"family": self.key, "parameter_size": self.key}, "modelfile": self.key,
+            "context_length": 8192, "max_tokens": 8192, "context_window": 8192,
+        })
+
+
+def test_what_availability_model_info_and_list_say_holds_no_key(kit: FaultKit[Any]) -> None:
+    """Texts made from a 200 answer, outside the error boundary (the probe's verdict, model facts, the model
+    list): a server echoing the key there shows it masked."""
+    key = secret_key(kit)
+    with _EchoServer(key) as server:
+        clock = FakeClock()
+        with kit.make(server.url, clock=clock, sleep=clock.sleep, key=key) as llm:
+            said = [
+                str(llm.availability_problem()),
+                json.dumps(llm.get_model_info(), default=str),
+                json.dumps(llm.list_models()),
+                repr(llm),
+            ]
+        assert server.requests, "the provider asked nothing"
+    text = "\n".join(said)
+    assert [form for form in secret_forms(key) if form in text] == []
