@@ -146,4 +146,17 @@ def markdown_section(report: FramingReport) -> list[str]:
         "|:--|:--|--:|--:|--:|",
         *rows,
         "",
+        *_not_met(results),
     ]
+
+
+def _not_met(results: Sequence[FramingResult]) -> list[str]:
+    """A line naming the readers under the target in this run (5 % noise allowed), if any."""
+    short = [
+        f"{result.reader} on {result.shape} ({result.mb_per_s / _floor(results, result.shape):.2f}x)"
+        for result in results
+        if result.mb_per_s < _floor(results, result.shape) * 0.95
+    ]
+    if not short:
+        return []
+    return [f"Under the target in this run: {', '.join(short)}.", ""]
