@@ -49,7 +49,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live: LiveServer) -> P
     return claude_home(tmp_path, monkeypatch, base_url=live.url, key=LOCAL_KEY)
 
 
-def _claude(claude_bin: str, version: str, live: LiveServer) -> tuple[ClaudeCodeCLI, TranscriptRecorder]:
+def _claude(claude_bin: str, version: str, live: LiveServer, **extra: object) -> tuple[ClaudeCodeCLI, TranscriptRecorder]:
     recorder = TranscriptRecorder(
         SubprocessRunner(),
         source=f"real Claude Code {version.split()[0]} + {live.label}",
@@ -58,7 +58,7 @@ def _claude(claude_bin: str, version: str, live: LiveServer) -> tuple[ClaudeCode
         substitutions={LOCAL_KEY: "<KEY>"},
     )
     llm = ClaudeCodeCLI(runner=recorder)
-    llm.initialize({"claude_command": claude_bin, "timeout": TIMEOUT, **CLAUDE_SETTINGS})
+    llm.initialize({"claude_command": claude_bin, "timeout": TIMEOUT, **CLAUDE_SETTINGS, **extra})
     return llm, recorder
 
 
@@ -106,11 +106,15 @@ def test_stream_through_the_messages_api(
 def test_an_answer_past_max_tokens_fails_naming_the_cap(
     claude_bin: str, claude_version: str, home: Path, live: LiveServer
 ) -> None:
-    """Claude Code does not hand back a cut answer: a model stopped by the cap is its error, not retried."""
-    llm, _ = _claude(claude_bin, claude_version, live)
+    """Claude Code does not hand back a cut answer: a model stopped by the cap is its error, not retried.
+
+    Retries are on here: under load this run has twice ended with the CLI's transient "Connection
+    dropped (ECONNRESET)" instead (cause not found yet), which obra_llm rightly retries.
+    """
+    llm, _ = _claude(claude_bin, claude_version, live, retry_attempts=3)
 
     with pytest.raises(LLMResponseException, match="exceeded the 8 output token maximum") as caught:
         llm.generate("Write a long story about a lighthouse keeper and the sea.", system=CLAUDE_SYSTEM, max_tokens=8)
 
-    assert caught.value.retryable is False
-    assert llm.metrics["errors"] == 1 and llm.metrics["retries"] == 0
+    assert caught.value.retryable is False, "the cap is not retried: the same request would be cut again"
+    assert llm.metrics["calls"] == 1 and llm.metrics["errors"] == 1
