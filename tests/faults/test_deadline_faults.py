@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from obra_llm.errors import LLMTimeoutException
+from obra_llm.providers.http_api import HttpLLM
 from obra_llm.providers.lifecycle import PROBE_TIMEOUT
 from tests.faults.kits import FaultKit
 from tests.support.fakes import FakeClock
@@ -46,6 +47,15 @@ def _stream(reply: Sse | Chunked, frames: Sequence[str], *, gap: float) -> Chunk
     return Chunked(frames, content_type=content_type, gap=gap)
 
 
+def _times_out(llm: HttpLLM[Any]) -> tuple[LLMTimeoutException, float]:
+    """The timeout ``llm.generate`` raises (``llm`` closed afterwards), and the real seconds it took."""
+    with llm:
+        started = time.monotonic()
+        with pytest.raises(LLMTimeoutException) as caught:
+            llm.generate("hi")
+        return caught.value, time.monotonic() - started
+
+
 def _keep_alives(kit: FaultKit[Any], seconds: float, gap: float = 0.2) -> list[str]:
     return [kit.keep_alive] * int(seconds / gap)
 
@@ -58,12 +68,8 @@ def test_a_trickling_whole_answer_times_out_on_time(kit: FaultKit[Any]) -> None:
         text = json.dumps(answer.body) if isinstance(answer, Json) else answer.body.decode()
         server.queue(Chunked([text], content_type="application/json", chunk_size=max(1, len(text) // 100), gap=0.1))
         llm = kit.make(server.url, clock=clock, sleep=clock.sleep, timeout=TIMEOUT, retry_attempts=1)
-        with llm:
-            started = time.monotonic()
-            with pytest.raises(LLMTimeoutException) as caught:
-                llm.generate("hi")
-            spent = time.monotonic() - started
-    assert f"did not send its whole answer within {TIMEOUT:g} s" in caught.value.message
+        error, spent = _times_out(llm)
+    assert f"did not send its whole answer within {TIMEOUT:g} s" in error.message
     assert spent < MARGIN, f"{spent:.1f} s"
     assert llm.metrics["timeouts"] == 1
 
@@ -71,12 +77,8 @@ def test_a_trickling_whole_answer_times_out_on_time(kit: FaultKit[Any]) -> None:
 def test_trickling_headers_time_out_on_time(kit: FaultKit[Any]) -> None:
     with _TricklingServer() as server:
         llm = kit.make(server.url, clock=time.monotonic, sleep=time.sleep, timeout=TIMEOUT, retry_attempts=1)
-        with llm:
-            started = time.monotonic()
-            with pytest.raises(LLMTimeoutException) as caught:
-                llm.generate("hi")
-            spent = time.monotonic() - started
-    assert f"did not send its whole answer within {TIMEOUT:g} s (the timeout bounds an attempt" in caught.value.message
+        error, spent = _times_out(llm)
+    assert f"did not send its whole answer within {TIMEOUT:g} s (the timeout bounds an attempt" in error.message
     assert spent < MARGIN, f"{spent:.1f} s"
     assert llm.metrics["timeouts"] == 1
 
