@@ -13,7 +13,7 @@ import os
 import re
 import reprlib
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 import cattrs
@@ -23,7 +23,7 @@ from obra_llm.config.expand import expand_env
 from obra_llm.config.secret import Secret
 from obra_llm.errors import ConfigError
 
-__all__ = ["converter", "parse_settings", "settings_keys", "shown_value"]
+__all__ = ["CrossChecked", "converter", "parse_settings", "settings_keys", "shown_value"]
 
 SettingsT = TypeVar("SettingsT", bound=attrs.AttrsInstance)
 
@@ -39,6 +39,13 @@ _LISTED_PROBLEMS = 20
 _USERINFO = re.compile(r"(?<=://)[^/?#@\s]*@")
 #: Old names of a key, and the key they mean (when the settings class has no key of the old name).
 _LEGACY_KEYS = {"endpoint": "base_url", "api_url": "base_url"}
+
+
+@runtime_checkable
+class CrossChecked(Protocol):
+    """Settings whose keys can contradict each other: ``parse_settings`` adds what ``problems()`` finds."""
+
+    def problems(self) -> list[str]: ...
 
 
 def _structure_int(value: Any, _: Any) -> int:
@@ -171,9 +178,9 @@ def parse_settings(
         else:
             structured[name] = value
     settings = cls(**structured) if not problems else None
-    cross_check = getattr(settings, "problems", None)
-    if callable(cross_check):
-        problems += [problem.replace("@ $.", f"@ {root}.") for problem in cross_check()]
+    checked: object = settings  # a TypeVar and a Protocol do not intersect for mypy: check the object
+    if isinstance(checked, CrossChecked):
+        problems += [problem.replace("@ $.", f"@ {root}.") for problem in checked.problems()]
     if problems or settings is None:
         listed = [*problems[:_LISTED_PROBLEMS], *([f"... and {len(problems) - _LISTED_PROBLEMS} more"] if len(problems) > _LISTED_PROBLEMS else [])]
         lines = "\n".join(f"  - {problem}" for problem in listed)
