@@ -149,10 +149,13 @@ def process_chunks(events: Iterator[SSEEvent], *, provider: str, label: str) -> 
     Usage is taken from whichever chunk carries it (OpenAI: a last chunk whose ``choices`` is
     empty; Mistral: the chunk with ``finish_reason``). Events with another name than
     ``message`` (keep-alive pings) are skipped. An error object raises; so does a stream that
-    ends without ``[DONE]``, since the answer may be cut.
+    ends without ``[DONE]``, since the answer may be cut. A refusal streams as ``delta.refusal``
+    pieces (https://platform.openai.com/docs/guides/structured-outputs#refusals): they are
+    gathered and raised as one ``RefusalError`` when the choice finishes.
     """
     prompt_tokens = completion_tokens = 0
     stop_reason: str | None = None
+    refusal: list[str] = []
     for event in events:
         if event.event not in ("message", "error"):
             continue
@@ -171,15 +174,21 @@ def process_chunks(events: Iterator[SSEEvent], *, provider: str, label: str) -> 
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta")
-            piece = content_text(delta.get("content")) if isinstance(delta, dict) else None
-            if piece:
-                yield piece
+            if isinstance(delta, dict):
+                piece = content_text(delta.get("content"))
+                if piece:
+                    yield piece
+                refused = delta.get("refusal")
+                if isinstance(refused, str) and refused:
+                    refusal.append(refused)
             reason = choice.get("finish_reason")
             if reason == "error":
                 msg = f"{label} stopped generating mid-stream with finish_reason 'error'"
                 raise LLMResponseException(msg, provider=provider)
             if isinstance(reason, str):
                 stop_reason = reason
+                if refusal:
+                    raise RefusalError(f"{label}: the model refused: {''.join(refusal)} (finish_reason {reason!r})", provider=provider)
     msg = f"{label}'s stream ended before its data: [DONE] line (the answer may be cut)"
     raise LLMResponseException(msg, provider=provider, retryable=True)
 

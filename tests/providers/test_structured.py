@@ -254,10 +254,27 @@ def test_a_refusal_raises_refusal_error_and_is_not_repaired(case: str) -> None:
     assert metrics["structured_repairs"] == 0 and metrics["errors"] == 1
 
 
-@pytest.mark.parametrize("case", ["anthropic", "gemini"])
+def _openai_chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-refusal", "object": "chat.completion.chunk", "created": 1767225600, "model": OPENAI.model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+@pytest.mark.parametrize("case", ["anthropic", "gemini", "openai"])
 def test_a_streamed_refusal_raises_after_the_pieces(case: str) -> None:
-    spec = ANTHROPIC if case == "anthropic" else GEMINI
-    if case == "anthropic":
+    spec = {"anthropic": ANTHROPIC, "gemini": GEMINI, "openai": OPENAI}[case]
+    shown = ["Hello.."]
+    if case == "openai":
+        frames = [
+            sse_event(_openai_chunk({"role": "assistant", "content": None, "refusal": ""})),
+            sse_event(_openai_chunk({"refusal": "I can't "})),
+            sse_event(_openai_chunk({"refusal": "rate that."})),
+            sse_event(_openai_chunk({}, "stop")),
+            "data: [DONE]\n\n",
+        ]
+        said, shown = r"the model refused: I can't rate that. \(finish_reason 'stop'\)", []
+    elif case == "anthropic":
         message = {key: value for key, value in _ANTHROPIC_MESSAGE.items() if key not in ("content", "stop_reason", "stop_details")}
         frames = [
             sse_event({"type": "message_start", "message": {**message, "content": [], "stop_reason": None}}, "message_start"),
@@ -286,4 +303,4 @@ def test_a_streamed_refusal_raises_after_the_pieces(case: str) -> None:
         with pytest.raises(RefusalError, match=said):
             pieces.extend(llm.generate_stream("Say hello."))
         llm.close()
-    assert pieces == ["Hello.."]
+    assert pieces == shown
