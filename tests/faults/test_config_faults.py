@@ -21,6 +21,7 @@ from obra_llm import ConfigError, create_llm, load_config
 from obra_llm.protocol import provider_class
 from obra_llm.registry import REGISTRY
 from tests.faults.kits import FaultKit
+from tests.faults.revision_checks.config_abuse import ALIAS_BOMB
 from tests.support.fakes import FakeClock
 
 #: Every message in this file must stay short, whatever the input's size.
@@ -49,17 +50,6 @@ def _key(llm_type: str) -> dict[str, str]:
 
 
 # -- YAML and size --------------------------------------------------------------------------
-
-
-ALIAS_BOMB = (
-    'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
-    "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
-    "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-    "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
-    "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
-    "f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
-    "llm: {type: ollama, model: m, system: *f}\n"
-)
 
 
 @pytest.mark.parametrize(

@@ -8,17 +8,15 @@ retry's sleep the metrics read ``calls=0`` with ``retries=1``. The interrupt her
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import Any
 
 import pytest
 
 from obra_llm.protocol import MetricsSnapshot
 from tests.faults.kits import FaultKit
+from tests.faults.revision_checks.metrics_counting import interrupt_after
 from tests.support.fakes import FakeClock
 from tests.support.leaks import no_leaks
 from tests.support.wire_server import Chunked, WireServer
@@ -32,22 +30,6 @@ INTERRUPT_AFTER = 0.3
 def server(kit: FaultKit[Any]) -> Iterator[WireServer]:
     with kit.running() as running:
         yield running
-
-
-@contextmanager
-def interrupt_after(seconds: float) -> Iterator[None]:
-    """Raise ``KeyboardInterrupt`` in the main thread after ``seconds``, as Ctrl-C would."""
-
-    def handler(_signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _counts(metrics: MetricsSnapshot) -> tuple[int, int, int, int]:
