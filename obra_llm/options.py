@@ -18,7 +18,7 @@ from obra_llm.protocol import GenerateOptions
 if TYPE_CHECKING:
     from obra_llm.config.settings import CommonSettings
 
-__all__ = ["ALL_OPTIONS", "Call", "resolve_call", "validate_options"]
+__all__ = ["ALL_OPTIONS", "Call", "options_refused", "resolve_call", "validate_options"]
 
 ALL_OPTIONS: frozenset[str] = frozenset(GenerateOptions.__annotations__)
 
@@ -45,9 +45,13 @@ def validate_options(
             if problem:
                 problems.append(problem)
     if problems:
-        msg = f"invalid options for {provider}.generate(): " + "; ".join(problems)
-        raise ConfigError(msg, problems=problems)
+        raise options_refused(provider, problems)
     return cast("GenerateOptions", options)
+
+
+def options_refused(provider: str, problems: list[str]) -> ConfigError:
+    """The one error for a call's invalid options, so that every check words it alike: each problem, joined and listed."""
+    return ConfigError(f"invalid options for {provider}.generate(): " + "; ".join(problems), problems=problems)
 
 
 def _is_number(value: Any) -> bool:

@@ -31,7 +31,6 @@ from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import between
 from obra_llm.errors import (
     AuthenticationError,
-    ConfigError,
     LLMException,
     LLMResponseException,
     ModelNotFoundError,
@@ -41,7 +40,7 @@ from obra_llm.errors import (
 from obra_llm.options import ALL_OPTIONS, Call
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, ModelListing, answer_object
 from obra_llm.structured import native, strict_schema
 from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
@@ -105,10 +104,8 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
 
     identity = ANTHROPIC
     settings_type = AnthropicSettings
-    probe_request = WireRequest("/v1/models", method="GET", params={"limit": "1"})
+    model_listing = ModelListing(path="/v1/models", key="data", page_size_param="limit")
     structured_mode = native("output_config.format")
-    models_key = "data"
-    list_request = WireRequest("/v1/models", method="GET", params={"limit": "1000"})
     #: Every generate() option but ``seed``: the Messages API has none.
     supported_options = ALL_OPTIONS - {"seed"}
     temperature_range = (0.0, 1.0)
@@ -117,16 +114,11 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
     def extra_headers(self, settings: AnthropicSettings) -> Mapping[str, str]:
         return {"anthropic-version": API_VERSION}
 
-    def check_options(self, options: Mapping[str, Any], settings: AnthropicSettings) -> GenerateOptions:
-        checked = super().check_options(options, settings)
-        blank = [stop for stop in checked.get("stop", ()) if not stop.strip()]
-        if blank:
-            msg = (
-                f"invalid options for {_PROVIDER}.generate(): stop={blank!r}: Anthropic refuses stop sequences "
-                "made only of whitespace; use visible text such as '\\n\\nEND'"
-            )
-            raise ConfigError(msg)
-        return checked
+    def option_problems(self, options: GenerateOptions) -> list[str]:
+        blank = [stop for stop in options.get("stop", ()) if not stop.strip()]
+        if not blank:
+            return []
+        return [f"stop={blank!r}: Anthropic refuses stop sequences made only of whitespace; use visible text such as '\\n\\nEND'"]
 
     def chat(self, settings: AnthropicSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
         return WireRequest("/v1/messages", _map_request(settings, prompt, call, stream=stream))
@@ -209,7 +201,7 @@ class AnthropicWire(HttpWire[AnthropicSettings]):
         details = _process_model(body)
         context = details.get("max_input_tokens")
         if not isinstance(context, int):
-            context = context_from_table(settings.model, _CONTEXT_WINDOWS)
+            context = self.table_context(settings.model)
         return ModelFacts(context, details)
 
 

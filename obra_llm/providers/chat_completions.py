@@ -33,7 +33,7 @@ from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import at_least
 from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError, RefusalError
 from obra_llm.options import ALL_OPTIONS, Call
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, ModelListing, answer_object
 from obra_llm.structured import StructuredMode, native, strict_schema
 from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
@@ -339,13 +339,11 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
     ``max_tokens_field``: the output cap's name (``max_completion_tokens`` or the older
     ``max_tokens``); ``seed_field``: the seed's name, ``None`` when there is none;
     ``stream_usage``: send ``stream_options.include_usage`` (servers that reject it, or
-    send usage anyway, say no); ``models_path``: the model list (probe and model info);
+    send usage anyway, say no); ``models_path``: the model list (probe, ``list_models`` and model info);
     ``models_state_context``: the list states context windows, so ``get_model_info`` asks it;
     ``any_model``: the server answers with the model it loaded whatever ``model`` says;
     ``structured`` and ``strict``: how a ``json_schema`` is sent (the module docstring).
     """
-
-    models_key = "data"
 
     def __init__(
         self,
@@ -368,8 +366,7 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         self.identity = identity
         self.settings_type = settings_type
         self.chat_path = chat_path
-        self.models_path = models_path
-        self.probe_request = self.list_request = WireRequest(models_path, method="GET")
+        self.model_listing = ModelListing(path=models_path, key="data")
         self.max_tokens_field = max_tokens_field
         self.seed_field = seed_field
         self.stream_usage = stream_usage
@@ -413,7 +410,7 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
 
     def model_request(self, settings: C) -> WireRequest | None:
         if self.models_state_context and settings.context_length is None:
-            return WireRequest(self.models_path, method="GET")
+            return self.list_request(settings)
         return None
 
     # -- the answer ------------------------------------------------------------------------------
@@ -425,7 +422,7 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         return process_chunks(iter_sse(chunks), provider=self.identity.name, label=self.identity.label)
 
     def probe_problem(self, body: Any, settings: C) -> str | None:
-        where = f"{safe_url(self.identity.url(settings))}{self.models_path}"
+        where = f"{safe_url(self.identity.url(settings))}{self.model_listing.path}"
         return models_problem(body, model=None if self.any_model else settings.model, where=where, label=self.identity.label)
 
     def model_facts(self, body: Any | None, settings: C) -> ModelFacts:
@@ -435,7 +432,7 @@ class ChatCompletionsWire(HttpWire[C], Generic[C]):
         listed = listed_context(body, settings.model)
         if listed is not None:
             return ModelFacts(listed, {"context_length_source": "server"})
-        length = context_from_table(settings.model, self.context_lengths)
+        length = self.table_context(settings.model)
         return ModelFacts(length, {"context_length_source": "table"} if length else {})
 
     # -- errors ------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.errors import AuthenticationError, LLMException, LLMResponseException, ModelNotFoundError
 from obra_llm.options import Call
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, ModelListing, answer_object
 from obra_llm.structured import native
 from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import SSEEvent, iter_sse, json_object
@@ -78,12 +78,10 @@ class CohereWire(HttpWire[CohereSettings]):
 
     identity = COHERE
     settings_type = CohereSettings
-    probe_request = WireRequest("/v1/models", method="GET", params={"page_size": "1"})
+    model_listing = ModelListing(path="/v1/models", key="models", id_field="name", page_size_param="page_size")
     structured_mode = native("response_format.json_object+json_schema")
-    models_key = "models"
-    list_request = WireRequest("/v1/models", method="GET", params={"page_size": "1000"})
-    models_id_field = "name"
     max_stop = _MAX_STOP
+    context_lengths = CONTEXT_LENGTHS
 
     def chat(self, settings: CohereSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
         return WireRequest("/v2/chat", _map_request(settings, prompt, call, stream=stream))
@@ -153,7 +151,7 @@ class CohereWire(HttpWire[CohereSettings]):
         reported = details.pop("context_length", None)
         if isinstance(reported, int):
             return ModelFacts(reported, details)
-        return ModelFacts(context_from_table(settings.model, CONTEXT_LENGTHS), details)
+        return ModelFacts(self.table_context(settings.model), details)
 
 
 class CohereLLM(HttpLLM[CohereSettings]):

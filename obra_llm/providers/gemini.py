@@ -26,22 +26,14 @@ from typing import Any
 
 import attrs
 
+from obra_llm import errors
 from obra_llm.calls import Completion, StreamEnd, StreamItems, token_count
 from obra_llm.config.constraints import at_least
 from obra_llm.config.convert import shown_value
-from obra_llm.errors import (
-    AuthenticationError,
-    ConfigError,
-    LLMException,
-    LLMResponseException,
-    ModelNotFoundError,
-    RateLimitError,
-    RefusalError,
-)
 from obra_llm.options import Call
 from obra_llm.protocol import GenerateOptions
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object, context_from_table
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, ModelListing, answer_object
 from obra_llm.structured import native
 from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.framing import iter_sse_or_json
@@ -106,22 +98,16 @@ class GeminiWire(HttpWire[GeminiSettings]):
 
     identity = GEMINI
     settings_type = GeminiSettings
-    probe_request = WireRequest("/models", method="GET", params={"pageSize": "1"})
+    model_listing = ModelListing(path="/models", key="models", id_field="name", page_size_param="pageSize", key_optional=True)
     structured_mode = native("generationConfig.responseJsonSchema")
-    models_key = "models"
-    models_key_optional = True
-    list_request = WireRequest("/models", method="GET", params={"pageSize": "1000"})
-    models_id_field = "name"
     max_stop = _MAX_STOP
     context_lengths = _CONTEXT_LENGTHS
 
-    def check_options(self, options: Mapping[str, Any], settings: GeminiSettings) -> GenerateOptions:
-        checked = super().check_options(options, settings)
-        seed = checked.get("seed")
-        if seed is not None and not _SEED_RANGE[0] <= seed <= _SEED_RANGE[1]:
-            msg = f"invalid options for gemini.generate(): seed={seed} must fit in 32 bits (Gemini's seed is an int32)"
-            raise ConfigError(msg)
-        return checked
+    def option_problems(self, options: GenerateOptions) -> list[str]:
+        seed = options.get("seed")
+        if seed is None or _SEED_RANGE[0] <= seed <= _SEED_RANGE[1]:
+            return []
+        return [f"seed={seed} must fit in 32 bits (Gemini's seed is an int32)"]
 
     def chat(self, settings: GeminiSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
         model = _model_path(settings.model)
@@ -145,7 +131,7 @@ class GeminiWire(HttpWire[GeminiSettings]):
             return status if isinstance(status, str) else None
         return f"{status}: {message}" if isinstance(status, str) else message
 
-    def map_error(self, reply: ErrorReply, settings: GeminiSettings) -> LLMException:
+    def map_error(self, reply: ErrorReply, settings: GeminiSettings) -> errors.LLMException:
         kind, retryable, retry_after, advice = _classify_error(_error_object(reply.body) or {}, reply.status, settings)
         text = f"{reply.detail} ({advice})" if advice else reply.detail
         return error_for_status(reply, provider=_PROVIDER, detail=text, kind=kind, retryable=retryable, retry_after=retry_after)
@@ -162,7 +148,7 @@ class GeminiWire(HttpWire[GeminiSettings]):
         limit = details.get("input_token_limit")
         if isinstance(limit, int):
             return ModelFacts(limit, details)
-        return ModelFacts(context_from_table(settings.model.removeprefix("models/"), _CONTEXT_LENGTHS), details)
+        return ModelFacts(self.table_context(settings.model.removeprefix("models/")), details)
 
 
 class GeminiLLM(HttpLLM[GeminiSettings]):
@@ -235,23 +221,23 @@ def _block_reason(body: Mapping[str, Any]) -> str | None:
 _FILTERED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"})
 
 
-def _filtered(reason: str) -> RefusalError:
+def _filtered(reason: str) -> errors.RefusalError:
     msg = f"Gemini stopped with finishReason {reason}: a filter blocked the answer; rephrase the prompt or review the API's safety settings"
-    return RefusalError(msg, provider=_PROVIDER)
+    return errors.RefusalError(msg, provider=_PROVIDER)
 
 
-def _blocked(body: Mapping[str, Any]) -> LLMResponseException:
+def _blocked(body: Mapping[str, Any]) -> errors.LLMResponseException:
     """The error for an answer without candidates: the prompt was blocked (and why), or nothing came."""
     reason = _block_reason(body)
     feedback = body["promptFeedback"] if reason is not None else {}
     why = f" ({feedback['blockReasonMessage']})" if isinstance(feedback.get("blockReasonMessage"), str) else ""
     if reason is None:
-        return LLMResponseException("Gemini answered with no candidates and no promptFeedback", provider=_PROVIDER)
+        return errors.LLMResponseException("Gemini answered with no candidates and no promptFeedback", provider=_PROVIDER)
     msg = f"Gemini blocked the prompt: blockReason {reason}{why}; rephrase it or review the API's safety settings"
-    return RefusalError(msg, provider=_PROVIDER)
+    return errors.RefusalError(msg, provider=_PROVIDER)
 
 
-def _empty_answer(reason: str, usage: Any) -> LLMResponseException:
+def _empty_answer(reason: str, usage: Any) -> errors.LLMResponseException:
     """The error for an answer with no text that stopped for ``reason`` (not ``STOP``)."""
     if reason == "MAX_TOKENS":
         thoughts = token_count(usage, "thoughtsTokenCount") if isinstance(usage, dict) else 0
@@ -260,8 +246,8 @@ def _empty_answer(reason: str, usage: Any) -> LLMResponseException:
             f"Gemini stopped at maxOutputTokens before writing any answer{spent}: thinking models spend the "
             "cap on thoughts first; raise max_tokens, or set thinking_budget: 0 in the llm config"
         )
-        return LLMResponseException(msg, provider=_PROVIDER)
-    return LLMResponseException(f"Gemini stopped with finishReason {reason} and no answer text", provider=_PROVIDER)
+        return errors.LLMResponseException(msg, provider=_PROVIDER)
+    return errors.LLMResponseException(f"Gemini stopped with finishReason {reason} and no answer text", provider=_PROVIDER)
 
 
 def _process_response(body: Any) -> Completion:
@@ -298,7 +284,7 @@ def _process_stream(payloads: Iterable[Any]) -> StreamItems:
     for chunk in payloads:
         if not isinstance(chunk, dict):
             msg = f"Gemini streamed an event that is not a JSON object: {type(chunk).__name__}"
-            raise LLMResponseException(msg, provider=_PROVIDER)
+            raise errors.LLMResponseException(msg, provider=_PROVIDER)
         _raise_error_payload(chunk, mid_stream=True)
         candidate = _candidate(chunk)
         if candidate is None and _block_reason(chunk) is not None:
@@ -313,7 +299,7 @@ def _process_stream(payloads: Iterable[Any]) -> StreamItems:
             reason = candidate["finishReason"]
     if reason is None:
         msg = "Gemini's stream ended before any chunk carried a finishReason (the answer is cut)"
-        raise LLMResponseException(msg, provider=_PROVIDER, retryable=True)
+        raise errors.LLMResponseException(msg, provider=_PROVIDER, retryable=True)
     if reason in _FILTERED:
         raise _filtered(reason)
     if not wrote and reason != "STOP":
@@ -382,27 +368,27 @@ def _per_day_quota(error: Mapping[str, Any]) -> str | None:
 
 def _classify_error(
     error: Mapping[str, Any], http_status: int, settings: GeminiSettings | None
-) -> tuple[type[LLMException] | None, bool | None, float | None, str | None]:
+) -> tuple[type[errors.LLMException] | None, bool | None, float | None, str | None]:
     """(class, retryable, retry_after, advice) for an error object; ``None`` keeps the status default."""
     status = error.get("status")
     code = error.get("code") if isinstance(error.get("code"), int) else http_status
     reasons = {info.get("reason") for info in _details(error, _ERROR_INFO)}
     if reasons & _KEY_REASONS or code == 401 or status == "UNAUTHENTICATED":
-        return AuthenticationError, False, None, f"the API key was refused: check {GEMINI.key_hint()}"
+        return errors.AuthenticationError, False, None, f"the API key was refused: check {GEMINI.key_hint()}"
     if code == 403 or status == "PERMISSION_DENIED":
-        return AuthenticationError, False, None, "the key may not use this API or model"
+        return errors.AuthenticationError, False, None, "the key may not use this API or model"
     if code == 404 or status == "NOT_FOUND":
         if settings is None:
-            return ModelNotFoundError, False, None, None
+            return errors.ModelNotFoundError, False, None, None
         where = f"GET {safe_url(GEMINI.url(settings))}/models"
-        return ModelNotFoundError, False, None, f"check model: {settings.model!r}; {where} lists the models this key can use"
+        return errors.ModelNotFoundError, False, None, f"check model: {settings.model!r}; {where} lists the models this key can use"
     if code == 429 or status == "RESOURCE_EXHAUSTED":
         daily = _per_day_quota(error)
         if daily:
-            return RateLimitError, False, _retry_delay(error), f"the per-day quota {daily} is spent; retrying soon will not help"
-        return RateLimitError, True, _retry_delay(error), None
+            return errors.RateLimitError, False, _retry_delay(error), f"the per-day quota {daily} is spent; retrying soon will not help"
+        return errors.RateLimitError, True, _retry_delay(error), None
     if status in _RETRYABLE_STATUSES:
-        return LLMResponseException, True, None, None
+        return errors.LLMResponseException, True, None, None
     return None, None, None, None
 
 
@@ -417,7 +403,7 @@ def _raise_error_payload(body: Mapping[str, Any], *, mid_stream: bool = False) -
     message = error.get("message") if isinstance(error.get("message"), str) else "(no message)"
     status = f"{error['status']}: " if isinstance(error.get("status"), str) else ""
     msg = f"Gemini reported an error{where} (code {code}): {status}{message}" + (f" ({advice})" if advice else "")
-    raise (kind or LLMResponseException)(
+    raise (kind or errors.LLMResponseException)(
         msg,
         provider=_PROVIDER,
         status_code=code,

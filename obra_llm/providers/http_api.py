@@ -159,7 +159,7 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
     def list_models(self) -> list[str] | None:
         """The model ids the server offers (one request), or ``None`` when the API lists none."""
         state = self._ready()
-        request = self.wire.list_request
+        request = self.wire.list_request(state.settings)
         if request is None:
             return None
         names = self.wire.model_names(self._request(state, request, min(state.settings.timeout, LIST_TIMEOUT)))

@@ -26,18 +26,21 @@ from obra_llm.config.constraints import MAX_COUNT, between, env_variable, header
 from obra_llm.config.secret import Secret
 from obra_llm.config.settings import CommonSettings
 from obra_llm.errors import AuthenticationError, ConfigError, LLMException, LLMResponseException
-from obra_llm.options import ALL_OPTIONS, Call, validate_options
+from obra_llm.options import ALL_OPTIONS, Call, options_refused, validate_options
 from obra_llm.protocol import GenerateOptions
 from obra_llm.structured import INSTRUCTIONS, StructuredMode
 from obra_llm.tokens import estimate_tokens
 from obra_llm.transports.endpoint import MAX_BODY_BYTES, MAX_LINE_BYTES, WireRequest
 from obra_llm.transports.http import ErrorReply, error_for_status, safe_url
 
-__all__ = ["Access", "HttpSettings", "HttpWire", "Identity", "ModelFacts", "answer_object", "context_from_table", "listed_names", "resolve_key"]
+__all__ = ["Access", "HttpSettings", "HttpWire", "Identity", "ModelFacts", "ModelListing", "answer_object", "resolve_key"]
 
 logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound="HttpSettings")
+
+#: How many models ``list_models`` asks for: its one request gets one page, up to this many.
+_LIST_PAGE_SIZE = 1000
 
 
 @attrs.frozen(kw_only=True)
@@ -101,6 +104,35 @@ class Access:
     secrets: tuple[str, ...] = ()
 
 
+@attrs.frozen(kw_only=True)
+class ModelListing:
+    """Where an API lists its models: the probe asks it for one entry, ``list_models`` for a full page.
+
+    ``key`` is the answer's field holding the entries (``key_optional``: an empty list may be
+    left out, as Gemini's is) and ``id_field`` each entry's field holding the model's id;
+    ``page_size_param`` is the query parameter bounding a page (``None``: the whole list comes back).
+    """
+
+    path: str
+    key: str
+    id_field: str = "id"
+    page_size_param: str | None = None
+    key_optional: bool = False
+
+    def request(self, page_size: int) -> WireRequest:
+        """The GET for a page of at most ``page_size`` entries (the whole list where the API does not page)."""
+        params = {self.page_size_param: str(page_size)} if self.page_size_param else None
+        return WireRequest(self.path, method="GET", params=params)
+
+    def names(self, body: Any) -> list[str]:
+        """The string ``id_field`` of each entry under ``key``: the model ids, whatever the API calls them."""
+        entries = body.get(self.key) if isinstance(body, Mapping) else None
+        if not isinstance(entries, list):
+            return []
+        field = self.id_field
+        return [entry[field] for entry in entries if isinstance(entry, Mapping) and isinstance(entry.get(field), str)]
+
+
 @attrs.frozen
 class ModelFacts:
     """What the API says about the model; ``context_length`` ``None`` when it does not say."""
@@ -162,28 +194,11 @@ def answer_object(body: Any, *, label: str, provider: str) -> dict[str, Any]:
     return body
 
 
-def context_from_table(model: str, table: Mapping[str, int]) -> int | None:
-    """The context length of the longest ``table`` key that ``model`` starts with.
-
-    For models an API does not describe; a dated id (``gpt-4o-2024-08-06``) finds its family.
-    """
-    matches = [prefix for prefix in table if model.startswith(prefix)]
-    return table[max(matches, key=len)] if matches else None
-
-
-def listed_names(body: Any, key: str, field: str) -> list[str]:
-    """The string ``field`` of each entry of ``body[key]``: the ids in a model list, whatever it calls them."""
-    entries = body.get(key) if isinstance(body, Mapping) else None
-    if not isinstance(entries, list):
-        return []
-    return [entry[field] for entry in entries if isinstance(entry, Mapping) and isinstance(entry.get(field), str)]
-
-
 class HttpWire(Generic[S]):
     """Translation between obra_llm and one HTTP API. No I/O: ``HttpLLM`` sends and receives.
 
-    Subclasses declare ``identity`` and ``settings_type`` and implement ``chat``,
-    ``process_response``, ``process_stream`` and ``probe``; everything else has a default
+    Subclasses declare ``identity``, ``settings_type`` and ``model_listing`` and implement
+    ``chat``, ``process_response`` and ``process_stream``; everything else has a default
     that fits most APIs.
     """
 
@@ -194,18 +209,10 @@ class HttpWire(Generic[S]):
     temperature_range: tuple[float, float] = (0.0, 2.0)
     #: The most stop sequences a request may carry (``None``: no documented limit).
     max_stop: int | None = None
-    #: The cheapest authenticated request (a short model list, usually), for ``is_available``.
-    probe_request: WireRequest
-    #: Where the probe's model list holds its entries (``None``: the answer is not checked);
-    #: ``models_key_optional``: an empty list may be left out (Gemini's is).
-    models_key: str | None = None
-    models_key_optional: bool = False
+    #: The model list: a one-entry page of it is the probe, a full page ``list_models``.
+    model_listing: ModelListing
     #: Context windows by model-id prefix, for APIs that do not state them.
     context_lengths: Mapping[str, int] = {}
-    #: The request listing the server's models (``obra-llm models``; ``None``: it lists none),
-    #: and the field of each ``models_key`` entry holding a model's id.
-    list_request: WireRequest | None = None
-    models_id_field: str = "id"
     #: How ``chat`` sends a call's ``json_schema``: the API's constrained mode, or instructions in the prompt.
     structured_mode: StructuredMode = INSTRUCTIONS
 
@@ -230,22 +237,34 @@ class HttpWire(Generic[S]):
         return {}
 
     def check_options(self, options: Mapping[str, Any], settings: S) -> GenerateOptions:
-        """Validate per-call options against the declared limits; reject (never drop) the rest."""
-        return validate_options(
+        """Validate per-call options against the declared limits and ``option_problems``; reject (never drop) the rest."""
+        checked = validate_options(
             options,
             provider=self.provider,
             supported=self.supported_options,
             temperature_range=self.temperature_range,
             max_stop=self.max_stop,
         )
+        problems = self.option_problems(checked)
+        if problems:
+            raise options_refused(self.provider, problems)
+        return checked
+
+    def option_problems(self, options: GenerateOptions) -> list[str]:
+        """What the API refuses among options that pass the shared checks (``name=value: reason`` each)."""
+        return []
 
     def chat(self, settings: S, prompt: str, call: Call, *, stream: bool) -> WireRequest:
         """The generation request (streamed or not) for ``prompt`` under ``call``'s options."""
         raise NotImplementedError
 
     def probe(self, settings: S) -> WireRequest:
-        """The cheapest authenticated request, for ``is_available``: ``probe_request`` unless overridden."""
-        return self.probe_request
+        """The cheapest authenticated request, for ``is_available``: a one-entry page of the model list."""
+        return self.model_listing.request(page_size=1)
+
+    def list_request(self, settings: S) -> WireRequest | None:
+        """The request listing the server's models (``obra-llm models``; ``None``: it lists none)."""
+        return self.model_listing.request(page_size=_LIST_PAGE_SIZE)
 
     def model_request(self, settings: S) -> WireRequest | None:
         """The request that describes the model, or ``None`` when the API has none."""
@@ -253,7 +272,7 @@ class HttpWire(Generic[S]):
 
     def model_names(self, body: Any) -> list[str]:
         """The model ids in the answer to ``list_request``, in the server's order."""
-        return listed_names(body, self.models_key, self.models_id_field) if self.models_key else []
+        return self.model_listing.names(body)
 
     # -- the answer ------------------------------------------------------------------------------
 
@@ -268,11 +287,10 @@ class HttpWire(Generic[S]):
     def probe_problem(self, body: Any, settings: S) -> str | None:
         """What the probe's answer says is wrong (e.g. the model is missing), or ``None``.
 
-        The default: the answer must be an object whose ``models_key`` holds a list.
+        The default: the answer must be an object whose ``model_listing.key`` holds a list.
         """
-        if self.models_key is None:
-            return None
-        listed = body.get(self.models_key, [] if self.models_key_optional else None) if isinstance(body, dict) else None
+        listing = self.model_listing
+        listed = body.get(listing.key, [] if listing.key_optional else None) if isinstance(body, dict) else None
         if isinstance(listed, list):
             return None
         where = f"{safe_url(self.identity.url(settings))}{self.probe(settings).path}"
@@ -283,7 +301,15 @@ class HttpWire(Generic[S]):
 
         The default: ``context_lengths``' entry for the model.
         """
-        return ModelFacts(context_from_table(settings.model, self.context_lengths))
+        return ModelFacts(self.table_context(settings.model))
+
+    def table_context(self, model: str) -> int | None:
+        """The ``context_lengths`` entry of the longest prefix ``model`` starts with.
+
+        For models an API does not describe; a dated id (``gpt-4o-2024-08-06``) finds its family.
+        """
+        matches = [prefix for prefix in self.context_lengths if model.startswith(prefix)]
+        return self.context_lengths[max(matches, key=len)] if matches else None
 
     def estimate_tokens(self, text: str, settings: S | None) -> int:
         """Offline token estimate with tiktoken for the model (``o200k_base`` for models it does not know)."""

@@ -22,7 +22,7 @@ from obra_llm.errors import LLMException
 from obra_llm.options import Call
 from obra_llm.providers.chat_completions import ChatCompletionsWire, ChatSettings, error_fields
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import Identity, ModelFacts, context_from_table
+from obra_llm.providers.http_wire import Identity, ModelFacts
 from obra_llm.transports.endpoint import WireRequest, path_segment
 from obra_llm.transports.http import ErrorReply
 
@@ -101,7 +101,7 @@ class MistralWire(ChatCompletionsWire[MistralSettings]):
         if settings.context_length is not None:
             return ModelFacts(settings.context_length, {"context_length_source": "config"})
         if not isinstance(body, dict):
-            return ModelFacts(context_from_table(settings.model, CONTEXT_LENGTHS))
+            return ModelFacts(self.table_context(settings.model))
         length = body.get("max_context_length")
         valid = isinstance(length, int) and not isinstance(length, bool) and length > 0
         return ModelFacts(length if valid else _SDK_DEFAULT_CONTEXT, _process_card(body))

@@ -23,7 +23,7 @@ from obra_llm.config.constraints import Check, at_least
 from obra_llm.errors import LLMException, LLMResponseException, ModelNotFoundError
 from obra_llm.options import Call
 from obra_llm.providers.http_api import HttpLLM
-from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, answer_object
+from obra_llm.providers.http_wire import HttpSettings, HttpWire, Identity, ModelFacts, ModelListing, answer_object
 from obra_llm.structured import native
 from obra_llm.transports.endpoint import WireRequest
 from obra_llm.transports.framing import iter_ndjson
@@ -65,9 +65,7 @@ class OllamaWire(HttpWire[OllamaSettings]):
 
     identity = OLLAMA
     settings_type = OllamaSettings
-    probe_request = list_request = WireRequest("/api/tags", method="GET")
-    models_key = "models"
-    models_id_field = "name"
+    model_listing = ModelListing(path="/api/tags", key="models", id_field="name")
     structured_mode = native("format")
 
     def chat(self, settings: OllamaSettings, prompt: str, call: Call, *, stream: bool) -> WireRequest:
