@@ -269,6 +269,7 @@ class HttpLLM(Lifecycle["_Ready[S]"], Generic[S]):
 
 
 
+@attrs.define
 class _provider_named:
     """The one boundary every failure of a request leaves through: the provider name attached, secrets masked.
 
@@ -278,11 +279,8 @@ class _provider_named:
     ``LLMException`` with its text redacted and the original's chain dropped.
     """
 
-    __slots__ = ("provider", "redact")
-
-    def __init__(self, provider: str, redact: Callable[[str], str]) -> None:
-        self.provider = provider
-        self.redact = redact
+    provider: str
+    redact: Callable[[str], str]
 
     def __enter__(self) -> None:
         return None

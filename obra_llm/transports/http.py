@@ -17,17 +17,10 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple
 
+import attrs
 import httpx
 
-from obra_llm.errors import (
-    AuthenticationError,
-    ConfigError,
-    LLMConnectionException,
-    LLMException,
-    LLMResponseException,
-    LLMTimeoutException,
-    RateLimitError,
-)
+from obra_llm import errors
 from obra_llm.transports.deadline import DEADLINE_PASSED
 
 __all__ = [
@@ -67,7 +60,7 @@ def pooled_transport(base_url: str) -> httpx.HTTPTransport:
             problem = "its scheme is not http, https, socks5 or socks5h"
         variable = f"{httpx.URL(base_url).scheme.upper()}_PROXY"
         msg = f"the proxy {safe_url(str(proxy))} that {variable} or ALL_PROXY sets for {safe_url(base_url)} cannot be used: {problem}"
-        raise ConfigError(msg, problems=[f"{msg} @ ${variable}"]) from error
+        raise errors.ConfigError(msg, problems=[f"{msg} @ ${variable}"]) from error
 
 
 def environment_proxy(url: str) -> str | None:
@@ -137,13 +130,11 @@ def translate_transport_errors(provider: str, *, target: str, timeout: float) ->
     return _TransportErrors(provider, target, timeout)
 
 
+@attrs.define
 class _TransportErrors:
-    __slots__ = ("provider", "target", "timeout")
-
-    def __init__(self, provider: str, target: str, timeout: float) -> None:
-        self.provider = provider
-        self.target = target
-        self.timeout = timeout
+    provider: str
+    target: str
+    timeout: float
 
     def __enter__(self) -> None:
         return None
@@ -153,7 +144,7 @@ class _TransportErrors:
             raise self._translate(error) from error
         return False
 
-    def _translate(self, error: BaseException) -> LLMException:
+    def _translate(self, error: BaseException) -> errors.LLMException:
         provider, target = self.provider, self.target
         detail = str(error) or type(error).__name__
         if isinstance(error, httpx.TimeoutException):
@@ -161,16 +152,16 @@ class _TransportErrors:
                 msg = f"{target} did not send its whole answer within {self.timeout:g} s (the timeout bounds an attempt from its start to its last byte)"
             else:
                 msg = f"no answer from {target} within {self.timeout:g} s ({type(error).__name__})"
-            return LLMTimeoutException(msg, provider=provider)
+            return errors.LLMTimeoutException(msg, provider=provider)
         if isinstance(error, httpx.ConnectError):
-            return LLMConnectionException(f"cannot connect to {target}: {detail}; is the server running?", provider=provider)
+            return errors.LLMConnectionException(f"cannot connect to {target}: {detail}; is the server running?", provider=provider)
         if isinstance(error, httpx.UnsupportedProtocol | httpx.InvalidURL):
-            return LLMConnectionException(f"cannot use URL {target}: {detail}", provider=provider, retryable=False)
+            return errors.LLMConnectionException(f"cannot use URL {target}: {detail}", provider=provider, retryable=False)
         if isinstance(error, httpx.NetworkError | httpx.RemoteProtocolError | httpx.ProxyError):
-            return LLMConnectionException(f"connection to {target} broke: {detail}", provider=provider)
+            return errors.LLMConnectionException(f"connection to {target} broke: {detail}", provider=provider)
         if isinstance(error, httpx.DecodingError | httpx.TooManyRedirects | httpx.LocalProtocolError | httpx.HTTPStatusError):
-            return LLMResponseException(f"unusable response from {target}: {detail}", provider=provider)
-        return LLMConnectionException(f"request to {target} failed: {detail}", provider=provider)
+            return errors.LLMResponseException(f"unusable response from {target}: {detail}", provider=provider)
+        return errors.LLMConnectionException(f"request to {target} failed: {detail}", provider=provider)
 
 
 _HTTPX_FAILURES = (httpx.HTTPError, httpx.StreamError, httpx.InvalidURL, httpx.CookieConflict)
@@ -234,7 +225,7 @@ def error_reply(response: httpx.Response, extract: Callable[[Any], str | None], 
     return ErrorReply(response.status_code, response.reason_phrase or "error", response.headers, response.request.url.path, body, detail)
 
 
-def redirect_refused(response: httpx.Response) -> LLMResponseException:
+def redirect_refused(response: httpx.Response) -> errors.LLMResponseException:
     """The error for a 3xx answer: never an answer, never followed, never retried.
 
     Names only the origin the ``Location`` points to (scheme, host, port): its path and
@@ -253,7 +244,7 @@ def redirect_refused(response: httpx.Response) -> LLMResponseException:
         f"HTTP {response.status_code} {response.reason_phrase or 'redirect'} from {response.request.url.path}: a redirect "
         f"{where}, not followed (nothing is sent there): set the base URL to the address that answers"
     )
-    return LLMResponseException(msg, status_code=response.status_code, retryable=False)
+    return errors.LLMResponseException(msg, status_code=response.status_code, retryable=False)
 
 
 def error_for_status(
@@ -261,10 +252,10 @@ def error_for_status(
     *,
     provider: str,
     detail: str | None = None,
-    kind: type[LLMException] | None = None,
+    kind: type[errors.LLMException] | None = None,
     retryable: bool | None = None,
     retry_after: float | None = None,
-) -> LLMException:
+) -> errors.LLMException:
     """The exception for a non-2xx ``reply``; providers may override text, kind and retryability.
 
     The default classes: 401/403 authentication (not retried); 429 rate limit, 408, 409 and
@@ -287,9 +278,9 @@ def error_for_status(
     )
 
 
-def _classify(status: int) -> tuple[type[LLMException], bool]:
+def _classify(status: int) -> tuple[type[errors.LLMException], bool]:
     if status in (401, 403):
-        return AuthenticationError, False
+        return errors.AuthenticationError, False
     if status == 429:
-        return RateLimitError, True
-    return LLMResponseException, status in _RETRYABLE_STATUSES or status >= 500
+        return errors.RateLimitError, True
+    return errors.LLMResponseException, status in _RETRYABLE_STATUSES or status >= 500
