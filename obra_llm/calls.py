@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from obra_llm.errors import ConfigError, LLMException, LLMTimeoutException
 from obra_llm.metrics import Metrics
 from obra_llm.retry import RetryManager, RetryPolicy
+from obra_llm.scoped import ScopedValue
 
 __all__ = ["CallRunner", "Completion", "StreamEnd", "call_budget", "current_budget", "token_count", "untranslated"]
 
@@ -25,25 +26,14 @@ __all__ = ["CallRunner", "Completion", "StreamEnd", "call_budget", "current_budg
 _BUDGET: ContextVar[float | None] = ContextVar("obra_llm_call_budget", default=None)
 
 
-class call_budget:
+def call_budget(seconds: float) -> ScopedValue[float | None]:
     """Bound every call started inside to ``seconds`` in all, retries included.
 
     A fallback chain gives each member what is left of its one deadline this way: the
     member's own retry deadline still applies, but can no longer outlast the chain's. The
-    budget is read when a call starts, so open it right around the call. A class rather
-    than a ``contextmanager`` generator: it wraps every call a chain makes.
+    budget is read when a call starts, so open it right around the call.
     """
-
-    __slots__ = ("_seconds", "_token")
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-
-    def __enter__(self) -> None:
-        self._token = _BUDGET.set(self._seconds)
-
-    def __exit__(self, *_: object) -> None:
-        _BUDGET.reset(self._token)
+    return ScopedValue(_BUDGET, seconds)
 
 
 def current_budget() -> float | None:

@@ -19,6 +19,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from obra_llm.scoped import ScopedValue
+
 __all__ = ["DEADLINE_PASSED", "reading_until", "with_deadlines"]
 
 #: The text of a timeout that the attempt's deadline caused, not one read's own timeout.
@@ -31,19 +33,9 @@ _SAME = 0.05
 _DEADLINE: ContextVar[float | None] = ContextVar("obra_llm_attempt_deadline", default=None)
 
 
-class reading_until:
-    """Every socket operation inside ends by ``at`` (``time.monotonic``); a class: one per request."""
-
-    __slots__ = ("_at", "_token")
-
-    def __init__(self, at: float) -> None:
-        self._at = at
-
-    def __enter__(self) -> None:
-        self._token = _DEADLINE.set(self._at)
-
-    def __exit__(self, *_: object) -> None:
-        _DEADLINE.reset(self._token)
+def reading_until(at: float) -> ScopedValue[float | None]:
+    """Every socket operation inside ends by ``at`` (``time.monotonic``)."""
+    return ScopedValue(_DEADLINE, at)
 
 
 def with_deadlines(transport: httpx.HTTPTransport) -> httpx.HTTPTransport:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "obra_llm"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_version", "errors"),
     ("config",),
-    ("protocol", "redaction", "metrics", "retry", "tokens"),
+    ("protocol", "redaction", "scoped", "metrics", "retry", "tokens"),
     ("options", "calls", "structured"),
     ("transports",),
     ("recording",),
