@@ -59,7 +59,6 @@ CLAUDE_CODE = CliIdentity(
     name="claude-code",
     label="Claude Code",
     tool="claude",
-    binary="claude",
     install_hint="install it with `npm install -g @anthropic-ai/claude-code`, or set claude_command to its full path",
     auth_hint=(
         "run `claude setup-token` and export CLAUDE_CODE_OAUTH_TOKEN (a Claude Pro/Max subscription), "

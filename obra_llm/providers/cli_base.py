@@ -71,6 +71,7 @@ S = TypeVar("S", bound="CliSettings")
 class CliIdentity:
     """Who a CLI provider is: the facts the shared code, the demo and the recordings read.
 
+    ``binary`` is the default command, the ``tool``'s own name unless given.
     ``transcript_rules`` are ``(regex, replacement)`` pairs that make a fresh recording of
     the tool compare equal to the committed one (ids it makes up per run, for instance).
     ``demo_config`` is the configuration its demo transcript was recorded with.
@@ -79,7 +80,7 @@ class CliIdentity:
     name: str
     label: str
     tool: str
-    binary: str
+    binary: str = attrs.field(default=attrs.Factory(lambda identity: identity.tool, takes_self=True))
     install_hint: str
     auth_hint: str
     key_variables: tuple[str, ...] = ()

@@ -41,7 +41,6 @@ CODEX = CliIdentity(
     name="openai-codex",
     label="the Codex CLI",
     tool="codex",
-    binary="codex",
     install_hint="install it with `npm install -g @openai/codex`, or set codex_command to its full path",
     auth_hint="run `codex login`, or set OPENAI_API_KEY (or CODEX_API_KEY)",
     key_variables=("OPENAI_API_KEY", "CODEX_API_KEY"),

@@ -81,7 +81,6 @@ class GeminiCliWire(CliWire[GeminiCliSettings]):
         name="gemini-cli",
         label="the Gemini CLI",
         tool="gemini",
-        binary="gemini",
         install_hint=f"install it with `npm install -g {_PACKAGE}`, or set gemini_command to its full path",
         auth_hint=_AUTH_HINT,
         key_variables=(_KEY_VARIABLE,),
