@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import os
-import re
 import time
 from collections.abc import Generator, Iterator, Mapping
 from typing import Any
@@ -35,17 +34,10 @@ import attrs
 from obra_llm.calls import StreamEnd, token_count
 from obra_llm.config.constraints import header_value
 from obra_llm.config.secret import Secret
-from obra_llm.errors import (
-    AuthenticationError,
-    LLMException,
-    LLMResponseException,
-    LLMTimeoutException,
-    ModelNotFoundError,
-    RateLimitError,
-)
+from obra_llm.errors import LLMException, LLMResponseException, RateLimitError
 from obra_llm.options import Call
 from obra_llm.providers.anthropic import input_tokens
-from obra_llm.providers.cli_base import CliIdentity, CliLLM, CliSettings, CliWire, Probe, RunOutcome, RunSetup
+from obra_llm.providers.cli_base import CliIdentity, CliLLM, CliSettings, CliWire, FailureWording, Probe, RunOutcome, RunSetup
 from obra_llm.structured import native
 from obra_llm.transports.process import ProcessExit
 
@@ -96,13 +88,6 @@ _CLOUD_VARIABLES = ("CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX", "CLAUDE
 #: The file ``claude auth login`` keeps the login in on Linux and Windows (macOS: the keychain).
 _SAVED_LOGIN = ".credentials.json"
 
-# The CLI's wording of failures (``result`` text), for runs whose status does not say.
-_AUTH = re.compile(r"not logged in|/login|invalid api key|oauth token|authentication", re.IGNORECASE)
-_USAGE_LIMIT = re.compile(r"hit your .{0,40}limit|usage limit|credit balance|spend limit", re.IGNORECASE)
-_MODEL = re.compile(r"issue with the selected model|model .{0,80}(?:not found|does not exist)", re.IGNORECASE)
-_TIMEOUT = re.compile(r"timed out", re.IGNORECASE)
-_TRANSIENT = re.compile(r"connection|overloaded|temporar", re.IGNORECASE)
-
 
 @attrs.frozen(kw_only=True)
 class ClaudeCodeSettings(CliSettings):
@@ -129,6 +114,13 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
     structured_mode = native("--json-schema(StructuredOutput tool)")
     #: Claude Code exits 1 for a bad command line too; without a result event that is not retried anyway.
     usage_exit_codes = frozenset({1})
+    #: The CLI's wording of failures (``result`` text) beyond the common phrases, for runs whose status does not say.
+    wording = FailureWording(
+        auth="not logged in|/login|oauth token|authentication",
+        spent=r"hit your .{0,40}limit|usage limit|credit balance|spend limit",
+        model="issue with the selected model",
+        timeout="timed out",
+    )
 
     def command(self, settings: ClaudeCodeSettings) -> str:
         return settings.claude_command
@@ -198,7 +190,7 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
             # enforcing turn is past --max-turns 1: that text is the answer (validation repairs or rejects it).
             return RunOutcome(_end(result), answered=True)
         if result.get("is_error") is not False:
-            raise _classify_result(result, resets_at)
+            raise self._result_failure(result, resets_at)
         answer = result.get("result")
         if not isinstance(answer, str) or result.get("num_turns") == 0:
             raise _no_model_answer(answer)
@@ -210,6 +202,27 @@ class ClaudeCodeWire(CliWire[ClaudeCodeSettings]):
             yield answer[len(done) :]
         logger.debug("claude result: stop reason %s, the CLI's cost estimate USD %s", result.get("stop_reason"), result.get("total_cost_usd"))
         return RunOutcome(_end(result))
+
+    def _result_failure(self, result: Mapping[str, Any], resets_at: float | None) -> LLMException:
+        """The exception for a ``result`` with ``is_error``: from ``api_error_status`` first, then the wording."""
+        raw_status = result.get("api_error_status")
+        status = raw_status if isinstance(raw_status, int) and not isinstance(raw_status, bool) else None
+        text = str(result.get("result") or "no message")[:500]
+        fields: dict[str, Any] = {"status_code": status, "exit_code": 1}
+        says = self.wording.says
+        if status in (401, 403) or (status is None and says("auth", text)):
+            return self.worded_failure("auth", text, **fields)
+        if resets_at is not None or says("spent", text):
+            wait = None if resets_at is None else max(resets_at - time.time(), 0.0)
+            return RateLimitError(f"the Claude usage limit is reached: {text}", retryable=False, retry_after=wait, **fields)
+        if status == 429:
+            return self.worded_failure("rate", text, **fields)
+        if status == 404 or says("model", text):
+            return self.worded_failure("model", text, **fields)
+        if status is None and says("timeout", text):
+            return self.worded_failure("timeout", text, **fields)
+        transient = (status is not None and status >= 500) or (status is None and says("transient", text))
+        return self.worded_failure("transient" if transient else None, text, **fields)
 
     def classify_failure(self, message: str | None, end: ProcessExit, settings: ClaudeCodeSettings) -> LLMException:
         """A run without a ``result`` event (the wording of those that have one is read in ``process_events``)."""
@@ -302,28 +315,6 @@ def _end(result: Mapping[str, Any]) -> StreamEnd:
     usage: Mapping[str, Any] = reported if isinstance(reported, dict) else {}
     stop = result.get("stop_reason")
     return StreamEnd(input_tokens(usage), token_count(usage, "output_tokens"), stop if isinstance(stop, str) else None)
-
-
-def _classify_result(result: Mapping[str, Any], resets_at: float | None) -> LLMException:
-    """The exception for a ``result`` with ``is_error``: from ``api_error_status`` first, then the wording."""
-    raw_status = result.get("api_error_status")
-    status = raw_status if isinstance(raw_status, int) and not isinstance(raw_status, bool) else None
-    text = str(result.get("result") or "no message")[:500]
-    fields: dict[str, Any] = {"status_code": status, "exit_code": 1}
-    if status in (401, 403) or (status is None and _AUTH.search(text)):
-        return AuthenticationError(f"claude was refused authentication: {text}; {CLAUDE_CODE.auth_hint}", **fields)
-    if resets_at is not None or _USAGE_LIMIT.search(text):
-        wait = None if resets_at is None else max(resets_at - time.time(), 0.0)
-        return RateLimitError(f"the Claude usage limit is reached: {text}", retryable=False, retry_after=wait, **fields)
-    if status == 429:
-        return RateLimitError(f"claude was rate limited: {text}", **fields)
-    if status == 404 or _MODEL.search(text):
-        return ModelNotFoundError(f"claude model not found: {text}; check model", **fields)
-    if status is None and _TIMEOUT.search(text):
-        return LLMTimeoutException(f"claude's request timed out: {text}", retryable=True, **fields)
-    if (status is not None and status >= 500) or (status is None and _TRANSIENT.search(text)):
-        return LLMResponseException(f"claude failed (transient): {text}", retryable=True, **fields)
-    return LLMResponseException(f"claude failed: {text}", retryable=False, **fields)
 
 
 def _no_model_answer(answer: Any) -> LLMResponseException:

@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar, Generic, NamedTuple, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, TypedDict, TypeVar, Unpack, get_args
 
 import attrs
 
@@ -55,6 +56,8 @@ __all__ = [
     "CliSeams",
     "CliSettings",
     "CliWire",
+    "FailureKind",
+    "FailureWording",
     "Probe",
     "RunOutcome",
     "RunSetup",
@@ -65,6 +68,16 @@ logger = logging.getLogger(__name__)
 
 S = TypeVar("S", bound="CliSettings")
 
+#: The kinds of failure a tool's wording tells apart; ``spent``: a quota or allowance used up.
+FailureKind = Literal["auth", "spent", "rate", "model", "timeout", "connection", "transient"]
+
+#: What the APIs behind every tool say, whichever tool relays it; each tool's wording adds to it.
+_COMMON_WORDING: Mapping[FailureKind, str] = {
+    "auth": r"\b401\b|unauthori[sz]ed|invalid[_ ]api[_ ]key",
+    "rate": r"\b429\b|too many requests|rate limit",
+    "model": r"model .{0,80}(?:not found|does not exist)",
+    "transient": r"overloaded|temporar|timed? ?out|connection",
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -89,6 +102,43 @@ class CliIdentity:
     estimate_model: str
     transcript_rules: tuple[tuple[str, str], ...] = ()
     demo_config: Mapping[str, Any] = attrs.Factory(dict)
+
+
+@attrs.frozen(kw_only=True)
+class FailureWording:
+    """How a tool words each kind of failure: its own phrases (regexes), matched case-insensitively.
+
+    A kind's pattern is the tool's phrases joined to the common ones (``401``, ``rate limit``,
+    ``model ... does not exist``, ``overloaded``...). ``kind_of`` tries the kinds in the order
+    of the fields; a wire that also reads a status or an exit code asks ``says`` kind by kind.
+    """
+
+    auth: str = ""
+    spent: str = ""
+    rate: str = ""
+    model: str = ""
+    timeout: str = ""
+    connection: str = ""
+    transient: str = ""
+    _patterns: Mapping[FailureKind, re.Pattern[str]] = attrs.field(init=False, repr=False, eq=False)
+
+    @_patterns.default
+    def _compile(self) -> Mapping[FailureKind, re.Pattern[str]]:
+        patterns: dict[FailureKind, re.Pattern[str]] = {}
+        for kind in get_args(FailureKind):
+            phrases = "|".join(filter(None, (getattr(self, kind), _COMMON_WORDING.get(kind))))
+            if phrases:
+                patterns[kind] = re.compile(phrases, re.IGNORECASE)
+        return patterns
+
+    def says(self, kind: FailureKind, text: str) -> bool:
+        """Whether ``text`` words a failure of ``kind``."""
+        pattern = self._patterns.get(kind)
+        return pattern is not None and pattern.search(text) is not None
+
+    def kind_of(self, text: str) -> FailureKind | None:
+        """The first kind ``text`` words, in the order of the fields (``None``: none of them)."""
+        return next((kind for kind, pattern in self._patterns.items() if pattern.search(text)), None)
 
 
 @attrs.frozen(kw_only=True)
@@ -152,6 +202,8 @@ class CliWire(Generic[S]):
     takes_schema_file: ClassVar[bool] = False
     #: Exit codes meaning the tool rejected its command line (nothing was run: not retried).
     usage_exit_codes: ClassVar[frozenset[int]] = frozenset({2})
+    #: How the tool words its failures, for ``classify_failure``.
+    wording: ClassVar[FailureWording] = FailureWording()
 
     def command(self, settings: S) -> str:
         """The configured command (a name on PATH or a path)."""
@@ -197,17 +249,41 @@ class CliWire(Generic[S]):
         return "".join(pieces) if pieces else None
 
     def classify_failure(self, message: str | None, end: ProcessExit, settings: S) -> errors.LLMException:
-        """The exception for a failed run: here from the exit status; wires add the tool's wording."""
+        """The exception for a failed run: from a signal or a usage error, else the tool's ``wording`` of ``message``."""
         tool = self.identity.tool
         code = end.exit_code
         if end.signal is not None:
             msg = f"{tool} was killed by signal {end.signal}: {message or last_line(end.stderr)}"
             return errors.LLMResponseException(msg, retryable=True)
-        if code in self.usage_exit_codes and message is None:
+        if message is not None:
+            return self.worded_failure(self.wording.kind_of(message), message, model=settings.model, exit_code=code)
+        if code in self.usage_exit_codes:
             msg = f"{tool} rejected its command line (exit code {code}, usage error): {last_line(end.stderr)}; check extra_args"
             return errors.LLMResponseException(msg, exit_code=code, retryable=False)
-        detail = message or f"exited with code {code} without an error event: {last_line(end.stderr)}"
+        detail = f"exited with code {code} without an error event: {last_line(end.stderr)}"
         return errors.LLMResponseException(f"{tool} failed: {detail}", exit_code=code, retryable=False)
+
+    def worded_failure(self, kind: FailureKind | None, text: str, *, model: str = "", **fields: Any) -> errors.LLMException:
+        """The exception for a failure of ``kind`` (``None``: none it names) that the tool described as ``text``.
+
+        One message per kind for every tool; ``fields`` go to the exception (``exit_code``,
+        ``status_code``, ``retry_after``), ``model`` into the hint of a missing model.
+        """
+        tool = self.identity.tool
+        if kind == "auth":
+            return errors.AuthenticationError(f"{tool} was refused authentication: {text}; {self.identity.auth_hint}", **fields)
+        if kind == "spent":
+            return errors.RateLimitError(f"{tool}'s quota is spent (retrying soon will not help): {text}", retryable=False, **fields)
+        if kind == "rate":
+            return errors.RateLimitError(f"{tool} was rate limited: {text}", **fields)
+        if kind == "model":
+            return errors.ModelNotFoundError(f"{tool} model not found: {text}; check model{f' {model!r}' if model else ''}", **fields)
+        if kind == "timeout":
+            return errors.LLMTimeoutException(f"{tool}'s request timed out: {text}", retryable=True, **fields)
+        if kind == "connection":
+            return errors.LLMConnectionException(f"{tool} could not reach the API: {text}", retryable=True, **fields)
+        transient = kind == "transient"
+        return errors.LLMResponseException(f"{tool} failed{' (transient)' if transient else ''}: {text}", retryable=transient, **fields)
 
     #: The arguments that make the tool print its version (as its first stdout line).
     version_args: ClassVar[tuple[str, ...]] = ("--version",)

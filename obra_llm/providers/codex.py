@@ -27,11 +27,10 @@ import attrs
 
 from obra_llm.calls import StreamEnd, token_count
 from obra_llm.config.constraints import one_of
-from obra_llm.errors import AuthenticationError, LLMException, LLMResponseException, ModelNotFoundError, RateLimitError
+from obra_llm.errors import LLMException
 from obra_llm.options import Call
-from obra_llm.providers.cli_base import CliIdentity, CliLLM, CliSettings, CliWire, Probe, RunOutcome
+from obra_llm.providers.cli_base import CliIdentity, CliLLM, CliSettings, CliWire, FailureWording, Probe, RunOutcome
 from obra_llm.structured import native
-from obra_llm.transports.process import ProcessExit
 
 __all__ = ["CODEX", "CodexCLI", "CodexSettings", "CodexWire", "build_argv"]
 
@@ -58,15 +57,6 @@ SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 _LEGACY_APPROVAL_MODES = {"suggest": "read-only", "auto-edit": "workspace-write", "full-auto": "workspace-write"}
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
-# Error text of turn.failed / error events, as the CLI words them (see the module docstring).
-_AUTH = re.compile(r"\b401\b|unauthori[sz]ed|invalid[_ ]api[_ ]key|not logged in", re.IGNORECASE)
-_QUOTA = re.compile(r"insufficient_quota|quota exceeded|usage limit", re.IGNORECASE)
-_RATE = re.compile(r"\b429\b|too many requests|rate limit", re.IGNORECASE)
-_MODEL = re.compile(r"model[_ ]not[_ ]found|model `[^`]*` does not exist|model .{0,80} does not exist", re.IGNORECASE)
-_TRANSIENT = re.compile(
-    r"high demand|stream disconnected|\b5\d\d\b|timed? ?out|connection (?:reset|refused|closed)|temporar",
-    re.IGNORECASE,
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -94,6 +84,13 @@ class CodexWire(CliWire[CodexSettings]):
     settings_type = CodexSettings
     structured_mode = native("--output-schema")
     takes_schema_file = True
+    #: The wording of turn.failed and error events (the module docstring), beyond the common phrases.
+    wording = FailureWording(
+        auth="not logged in",
+        spent="insufficient_quota|quota exceeded|usage limit",
+        model="model[_ ]not[_ ]found",
+        transient=r"high demand|stream disconnected|\b5\d\d\b",
+    )
 
     def command(self, settings: CodexSettings) -> str:
         return settings.codex_command
@@ -158,22 +155,6 @@ class CodexWire(CliWire[CodexSettings]):
     def answer(self, pieces: Sequence[str]) -> str | None:
         """The last agent message is the answer (earlier ones are the agent's progress notes)."""
         return pieces[-1] if pieces else None
-
-    def classify_failure(self, message: str | None, end: ProcessExit, settings: CodexSettings) -> LLMException:
-        if message is None or end.signal is not None:
-            return super().classify_failure(message, end, settings)
-        fields: dict[str, Any] = {"exit_code": end.exit_code}
-        if _AUTH.search(message):
-            return AuthenticationError(f"codex was refused authentication: {message}; {CODEX.auth_hint}", **fields)
-        if _QUOTA.search(message):
-            return RateLimitError(f"codex quota is exhausted: {message}", retryable=False, **fields)
-        if _RATE.search(message):
-            return RateLimitError(f"codex was rate limited: {message}", **fields)
-        if _MODEL.search(message):
-            return ModelNotFoundError(f"codex model not found: {message}; check model (or -m in your profile)", **fields)
-        if _TRANSIENT.search(message):
-            return LLMResponseException(f"codex failed (transient): {message}", retryable=True, **fields)
-        return LLMResponseException(f"codex failed: {message}", retryable=False, **fields)
 
     def auth_problem(self, settings: CodexSettings, environ: Mapping[str, str], probe: Probe, timeout: float) -> str | None:
         """Credentials, a config selecting a provider that needs no OpenAI login, or ``codex login status``."""

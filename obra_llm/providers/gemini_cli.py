@@ -24,16 +24,19 @@ import attrs
 
 from obra_llm.calls import StreamEnd, token_count
 from obra_llm.config.secret import Secret
-from obra_llm.errors import (
-    AuthenticationError,
-    LLMConnectionException,
-    LLMException,
-    LLMResponseException,
-    ModelNotFoundError,
-    RateLimitError,
-)
+from obra_llm.errors import LLMException, LLMResponseException
 from obra_llm.options import Call
-from obra_llm.providers.cli_base import CliIdentity, CliLLM, CliSettings, CliWire, Probe, RunOutcome, RunSetup, last_line
+from obra_llm.providers.cli_base import (
+    CliIdentity,
+    CliLLM,
+    CliSettings,
+    CliWire,
+    FailureWording,
+    Probe,
+    RunOutcome,
+    RunSetup,
+    last_line,
+)
 from obra_llm.transports.process import ProcessExit
 
 __all__ = ["GeminiCLI", "GeminiCliSettings", "GeminiCliWire"]
@@ -50,12 +53,6 @@ _SETTINGS_FILE = os.path.join("home", ".gemini", "settings.json")
 _FATAL_EXITS = {42: "rejected its input", 44: "could not start its sandbox", 52: "rejected its settings", 55: "refused an untrusted folder"}
 _AUTH_EXIT = 41
 
-_AUTH = re.compile(r"API[_ ]key not valid|API_KEY_INVALID|UNAUTHENTICATED|PERMISSION_DENIED", re.IGNORECASE)
-_DAILY = re.compile(r"daily quota|PerDay", re.IGNORECASE)
-_RATE = re.compile(r"\b429\b|RESOURCE_EXHAUSTED|exceeded your current quota|rate limit", re.IGNORECASE)
-_MODEL = re.compile(r"ModelNotFoundError|is not found for API version|model .{0,80} (?:not found|does not exist)", re.IGNORECASE)
-_CONNECTION = re.compile(r"fetch failed|ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|socket hang up", re.IGNORECASE)
-_TRANSIENT = re.compile(r"Incomplete JSON segment|finish reason|INVALID_STREAM|overloaded|UNAVAILABLE|timed? ?out|ETIMEDOUT", re.IGNORECASE)
 _USAGE = re.compile(r"^Usage: ", re.MULTILINE)
 _RETRY_AFTER = re.compile(r"retry (?:in|after) (\d+(?:\.\d+)?)s", re.IGNORECASE)
 
@@ -101,6 +98,15 @@ class GeminiCliWire(CliWire[GeminiCliSettings]):
     #: schema option (``gemini --help``: ``--output-format`` text/json/stream-json only), the answer is validated.
     supported_options: ClassVar[frozenset[str]] = frozenset({"system", "timeout", "temperature", "max_tokens", "json_schema"})
     usage_exit_codes: ClassVar[frozenset[int]] = frozenset()
+    #: The wording of the CLI's errors (the Gemini API's, and node's network errors) beyond the common phrases.
+    wording: ClassVar[FailureWording] = FailureWording(
+        auth="API[_ ]key not valid|API_KEY_INVALID|UNAUTHENTICATED|PERMISSION_DENIED",
+        spent="daily quota|PerDay",
+        rate="RESOURCE_EXHAUSTED|exceeded your current quota",
+        model="ModelNotFoundError|is not found for API version",
+        connection="fetch failed|ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|socket hang up",
+        transient="Incomplete JSON segment|finish reason|INVALID_STREAM|UNAVAILABLE",
+    )
 
     def command(self, settings: GeminiCliSettings) -> str:
         return settings.gemini_command
@@ -175,29 +181,26 @@ class GeminiCliWire(CliWire[GeminiCliSettings]):
         if usage:
             msg = f"gemini rejected its command line (exit code {code}, usage error): {usage}; check extra_args"
             return LLMResponseException(msg, retryable=False, **fields)
-        if code == _AUTH_EXIT or status in (401, 403) or _AUTH.search(text):
-            return AuthenticationError(f"gemini was refused authentication: {text}; {_AUTH_HINT}", **fields)
-        if status == 429 or _RATE.search(text) or _DAILY.search(text):
-            daily = _DAILY.search(text) is not None
+        says = self.wording.says
+        if code == _AUTH_EXIT or status in (401, 403) or says("auth", text):
+            return self.worded_failure("auth", text, **fields)
+        if says("spent", text):
+            return self.worded_failure("spent", text, **fields)
+        if status == 429 or says("rate", text):
             wait = _RETRY_AFTER.search(text)
-            return RateLimitError(
-                f"gemini was rate limited{' (daily quota spent: retrying soon will not help)' if daily else ''}: {text}",
-                retryable=not daily,
-                retry_after=float(wait.group(1)) if wait and not daily else None,
-                **fields,
-            )
-        if status == 404 or _MODEL.search(text):
-            return ModelNotFoundError(f"gemini model not found: {text}; check model {settings.model!r}", **fields)
+            return self.worded_failure("rate", text, retry_after=float(wait.group(1)) if wait else None, **fields)
+        if status == 404 or says("model", text):
+            return self.worded_failure("model", text, model=settings.model, **fields)
         if code in _FATAL_EXITS:
             hint = "; check extra_args" if settings.extra_args else ""
             return LLMResponseException(f"gemini {_FATAL_EXITS[code]} (exit code {code}): {text}{hint}", retryable=False, **fields)
-        if _CONNECTION.search(text):
-            return LLMConnectionException(f"gemini could not reach the API: {text}", retryable=True, **fields)
+        if says("connection", text):
+            return self.worded_failure("connection", text, **fields)
         if code == 0 and message is None:
             msg = "gemini gave no answer: it exited 0 without a result event (killed from outside, or its output was cut)"
             return LLMResponseException(msg, retryable=False, **fields)
-        transient = (status is not None and status >= 500) or _TRANSIENT.search(text) is not None
-        return LLMResponseException(f"gemini failed (exit code {code}): {text}", retryable=transient, **fields)
+        transient = (status is not None and status >= 500) or says("transient", text)
+        return self.worded_failure("transient" if transient else None, text, **fields)
 
     def auth_problem(self, settings: GeminiCliSettings, environ: Mapping[str, str], probe: Probe, timeout: float) -> str | None:
         """An API key, or the user's Google login file; otherwise the CLI would stop at a login prompt."""
