@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any, NamedTuple
 
 from obra_llm.errors import LLMResponseException
@@ -32,7 +32,6 @@ __all__ = [
 MAX_LINE_BYTES = 64 * 1024 * 1024
 
 
-
 class SSEEvent(NamedTuple):
     """One server-sent event: its ``event`` name (``message`` when absent) and ``data``.
 
@@ -45,13 +44,14 @@ class SSEEvent(NamedTuple):
 
 
 def _line_blocks(chunks: Iterable[bytes], *, max_line_bytes: int, any_ending: bool) -> Iterator[bytes]:
-    """The complete lines of ``chunks`` in blocks, each ending turned into ``\\n`` (the block's last one dropped).
+    """The complete lines of ``chunks`` in blocks, the block's last line ending dropped.
 
-    ``any_ending``: lines end at ``\\r\\n``, ``\\r`` or ``\\n``, normalised chunk by chunk
-    (a chunk ending in ``\\r`` drops the ``\\n`` the next one may start with); otherwise only
-    at ``\\n``. The last line is yielded even unterminated. An unfinished line is kept as a
-    list of chunks and joined once, when its end arrives: appending to one growing ``bytes``
-    would copy it again for every chunk.
+    ``any_ending``: lines end at ``\\r\\n``, ``\\r`` or ``\\n``, left as they are (``_lf`` turns
+    them into ``\\n``; the SSE readers cut a run of ``\\r\\n`` events without that copy), a
+    chunk ending in ``\\r`` dropping the ``\\n`` the next one may start with, so ``\\r\\n`` in
+    a block is always one ending; otherwise only at ``\\n``. The last line is yielded even
+    unterminated. An unfinished line is kept as a list of chunks and joined once, when its
+    end arrives: appending to one growing ``bytes`` would copy it again for every chunk.
     """
     parts: list[bytes] = []
     size = 0
@@ -59,22 +59,23 @@ def _line_blocks(chunks: Iterable[bytes], *, max_line_bytes: int, any_ending: bo
     for chunk in chunks:
         if not chunk:
             continue
+        cut = end = chunk.rfind(b"\n")
         if any_ending:
             if after_cr and chunk[:1] == b"\n":
-                chunk = chunk[1:]
+                chunk, cut = chunk[1:], cut - 1
             after_cr = chunk[-1:] == b"\r"
-            if b"\r" in chunk:
-                chunk = chunk.replace(b"\r\n", b"\n")
-                if b"\r" in chunk:
-                    chunk = chunk.replace(b"\r", b"\n")
-        cut = chunk.rfind(b"\n")
+            cr = chunk.rfind(b"\r", cut + 1)
+            if cr >= 0:
+                cut = end = cr
+            else:
+                end = cut - 1 if cut > 0 and chunk[cut - 1] == _CR else cut
         if cut < 0:
             parts.append(chunk)
             size += len(chunk)
             if size > max_line_bytes:
                 raise _overlong(max_line_bytes)
             continue
-        parts.append(chunk[:cut])
+        parts.append(chunk[:end])
         yield b"".join(parts)
         rest = chunk[cut + 1 :]
         parts, size = [rest], len(rest)
@@ -83,6 +84,16 @@ def _line_blocks(chunks: Iterable[bytes], *, max_line_bytes: int, any_ending: bo
     rest = b"".join(parts)
     if rest:
         yield rest
+
+
+_CR = ord("\r")
+
+
+def _lf(block: bytes) -> bytes:
+    """``block`` with its line endings turned into ``\\n``."""
+    if b"\r" not in block:
+        return block
+    return block.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
 def _overlong(max_line_bytes: int) -> LLMResponseException:
@@ -96,7 +107,7 @@ def iter_lines(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES)
     inside a character, so each complete line decodes on its own.
     """
     for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
-        yield from _decode(block).split("\n")
+        yield from _decode(_lf(block)).split("\n")
 
 
 def iter_ndjson(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Any]:
@@ -122,39 +133,68 @@ def iter_sse(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -
     fields are ignored; one space after the colon is dropped; a leading BOM is skipped. A
     final event without its blank line is still dispatched, since some servers close right
     after the last one. Each block of complete lines is decoded once (UTF-8 never puts
-    ``\\r`` or ``\\n`` inside a character) and cut by ``_EventReader``.
+    ``\\r`` or ``\\n`` inside a character) and cut by ``_EventReader``; the events of a
+    block are handed on by ``chain`` (no Python step per event, where a generator would
+    resume once for each).
     """
+    return chain.from_iterable(_sse_blocks(chunks, max_line_bytes))
+
+
+def _sse_blocks(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[list[SSEEvent]]:
+    """The events of each block of ``chunks``, in one list per block."""
     reader = _EventReader(gemini=False)
     first = True
     for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
         if first:
             block, first = block.removeprefix(b"\xef\xbb\xbf"), False
-        text = reader.long_data_line(block)
-        if text is not None:
-            reader.read(text, 0)
-        yield from reader.take()
+        reader.feed(block)
+        yield reader.take()
     reader.dispatch()
-    yield from reader.take()
+    yield reader.take()
 
 
 _new_tuple = tuple.__new__
 _EVENT_START = "\n\ndata: "
+_CRLF_EVENT_START = "\r\n\r\ndata: "
 _BULK_MIN_EVENTS = 8
 _LONG_LINE = 1024 * 1024
 
 
-class _EventReader:
-    """The server-sent event being read, fed blocks of whole lines (a ``str``, lines joined by ``\\n``).
+def _is_run(block: bytes, items: list[str], *, crlf: bool) -> bool:
+    """Whether each event between the first and the last of ``items`` (``block`` decoded and split at every event start) is one data line and its blank line.
 
-    ``read`` collects each event a block completes: an ``SSEEvent``, or with ``gemini`` only
-    the data of the default-type events (Gemini's values), a line starting with ``{`` or
-    ``[`` ending the SSE part (Gemini's bare JSON: ``read`` returns where it starts).
+    That is when the splits (two line breaks each) hold every ``\\n`` of ``block``, and with
+    ``crlf`` every ``\\r``, but those of the first and last items: counted, not searched
+    item by item, and in the bytes, where the text may take four bytes a character.
+    """
+    if len(items) <= _BULK_MIN_EVENTS:
+        return False
+    first, last = items[0], items[-1]
+    between = 2 * (len(items) - 1)
+    if block.count(b"\n") != between + first.count("\n") + last.count("\n"):
+        return False
+    return not crlf or block.count(b"\r") == between + first.count("\r") + last.count("\r")
+
+
+def _lf_text(text: str) -> str:
+    """``text`` with its line endings turned into ``\\n``."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _EventReader:
+    """The server-sent event being read, fed blocks of whole lines.
+
+    ``feed`` and ``read`` collect each event a block completes: an ``SSEEvent``, or with
+    ``gemini`` only the data of the default-type events (Gemini's values), a line starting
+    with ``{`` or ``[`` ending the SSE part (Gemini's bare JSON: they return the text and
+    where it starts).
 
     A block of a busy stream is mostly a run of ``data: ...`` events with nothing else
-    between their blank lines: such a run is cut out by one ``split`` on ``\\n\\ndata: ``,
-    checked by counting line breaks, and turned into events by ``map`` (C loops, no Python
-    step per event). Any other block is walked line by line with ``find``, each line sliced
-    once, so a huge line is copied once and never scanned again.
+    between their blank lines: such a run is cut out by one ``split`` on ``\\n\\ndata: ``
+    (``\\r\\n\\r\\ndata: `` in a block holding a ``\\r``, so that its endings need not be
+    rewritten first), checked by counting line breaks, and turned into events by ``map`` (C
+    loops, no Python step per event). Any other block is walked line by line with ``find``,
+    each line sliced once, so a huge line is copied once and never scanned again.
     """
 
     def __init__(self, *, gemini: bool) -> None:
@@ -168,45 +208,62 @@ class _EventReader:
         done, self.done = self.done, []
         return done
 
-    def long_data_line(self, block: bytes) -> str | None:
-        """``block`` decoded, except a long ``data: `` line it starts with: that one is decoded straight into the event.
+    def feed(self, block: bytes) -> tuple[str, int] | None:
+        """Read ``block`` (whole lines, any endings); return the text and where a bare JSON line starts in it, or ``None``."""
+        if len(block) >= _LONG_LINE and block.startswith(b"data: "):
+            rest = self._long_data_line(block)
+            if rest is None:
+                return None
+            block = rest
+        if b"\r" in block:
+            text = _decode(block)
+            items = text.split(_CRLF_EVENT_START)
+            if _is_run(block, items, crlf=True):
+                return self._read_run(text, items, crlf=True)
+            block = _lf(block)
+        text = _decode(block)
+        items = text.split(_EVENT_START)
+        if _is_run(block, items, crlf=False):
+            return self._read_run(text, items, crlf=False)
+        return self.read(text, 0)
+
+    def _long_data_line(self, block: bytes) -> bytes | None:
+        """Decode the long ``data: `` line ``block`` starts with straight into the event; return the lines after it.
 
         A huge event (one line of megabytes) is then decoded once and never sliced; ``None``
         when nothing is left of the block.
         """
-        if len(block) < _LONG_LINE or not block.startswith(b"data: "):
-            return _decode(block)
-        cut = block.find(b"\n")
-        stop = len(block) if cut < 0 else cut
+        stop = block.find(b"\n")
+        stop = len(block) if stop < 0 else stop
+        cr = block.find(b"\r", 0, stop)
+        stop = stop if cr < 0 else cr
         self.data.append(_decode(memoryview(block)[6:stop]))
-        return None if cut < 0 else _decode(block[cut + 1 :])
+        if stop == len(block):
+            return None
+        return block[stop + 2 if block.startswith(b"\r\n", stop) else stop + 1 :]
 
-    def read(self, text: str, start: int) -> int | None:
-        """Read ``text[start:]``; return where a bare JSON line starts (``gemini`` only), or ``None``."""
-        end = len(text)
-        if start == 0 and text.count(_EVENT_START) >= _BULK_MIN_EVENTS:
-            items = text.split(_EVENT_START)
-            # items[0] ends the event being read; the others are events after "data: ", the last unfinished
-            first, last = items[0], items[-1]
-            breaks = text.count("\n") - 2 * (len(items) - 1) - first.count("\n") - last.count("\n")
-            if breaks == 0:  # each event between the first and the last is one data line and its blank line
-                bare = self._walk(text, 0, len(first))
-                if bare is not None:
-                    return bare
-                self.dispatch()
-                whole = items[1:-1]
-                if self.gemini:
-                    self.done.extend(whole)
-                else:
-                    events = zip(whole, repeat("message"), repeat(self.event_id))
-                    self.done.extend(map(_new_tuple, repeat(SSEEvent), events))
-                self.data.append(last)  # its "data: " is cut; its line is whole when it holds a line break
-                cut = last.find("\n")
-                if cut < 0:
-                    return None
-                self.data[-1] = last[:cut]
-                return self._walk(text, end - len(last) + cut + 1, end)
-        return self._walk(text, start, end)
+    def _read_run(self, text: str, items: list[str], *, crlf: bool) -> tuple[str, int] | None:
+        """Read ``text``, split into ``items`` at each event start of a run (see ``_is_run``)."""
+        # items[0] ends the event being read; the others are events after "data: ", the last unfinished
+        first, last = (_lf_text(items[0]), _lf_text(items[-1])) if crlf else (items[0], items[-1])
+        bare = self._walk(first, 0, len(first))
+        if bare is not None:  # the lines before the run, and so their positions, are the same in the whole text
+            return (_lf_text(text) if crlf else text), bare
+        self.dispatch()
+        whole = items[1:-1]
+        if self.gemini:
+            self.done.extend(whole)
+        else:
+            events = zip(whole, repeat("message"), repeat(self.event_id))
+            self.done.extend(map(_new_tuple, repeat(SSEEvent), events))
+        cut = last.find("\n")  # its "data: " is cut; its line is whole when it holds a line break
+        self.data.append(last if cut < 0 else last[:cut])
+        return None if cut < 0 else self.read(last, cut + 1)
+
+    def read(self, text: str, start: int) -> tuple[str, int] | None:
+        """Read the lines of ``text[start:]`` (``\\n`` endings); return the text and where a bare JSON line starts, or ``None``."""
+        bare = self._walk(text, start, len(text))
+        return None if bare is None else (text, bare)
 
     def _walk(self, text: str, pos: int, end: int) -> int | None:
         """Read the lines of ``text[pos:end]`` one by one (``pos == end`` is one blank line)."""
@@ -262,39 +319,46 @@ def iter_sse_or_json(
     bare = _BareJson(max_value_bytes)
     reader = _EventReader(gemini=True)
     for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
-        text = reader.long_data_line(block)
-        pos: int | None = None if text is None else 0
-        while pos is not None and text is not None:
-            if bare.open:
-                rest = bare.feed(text, pos)
-                yield from bare.take()
-                text, pos = rest if rest is not None else (text, None)
-                continue
-            pos = reader.read(text, pos)
+        if bare.open:
+            at: tuple[str, int] | None = (_decode(_lf(block)), 0)
+        else:
+            at = reader.feed(block)
             yield from _parsed(reader.take())
-            if pos is not None:
+        while at is not None:
+            text, pos = at
+            if not bare.open:
                 bare.start(array=text[pos] == "[")
+            at = bare.feed(text, pos)
+            yield from bare.take()
+            if at is not None:
+                at = reader.read(*at)
+                yield from _parsed(reader.take())
     bare.finish()
     reader.dispatch()
     yield from _parsed(reader.take())
 
 
 def _parsed(data: list[str]) -> Iterator[Any]:
-    """Each event's data parsed as JSON, in a C loop."""
+    """Each event's data parsed as JSON.
+
+    ``raw_decode`` first: ``json.loads`` spends more of a small value's time in Python around
+    the C scanner than in it. When that does not read the whole text (whitespace around the
+    value, or no value), ``json.loads`` decides, with its own errors.
+    """
+    for text in data:
+        try:
+            value, end = _DECODER.raw_decode(text)
+        except (ValueError, RecursionError):
+            end = -1
+        yield value if end == len(text) else _event_json(text)
+
+
+def _event_json(text: str) -> Any:
     try:
-        yield from map(json.loads, data)
+        return json.loads(text)
     except (ValueError, RecursionError) as error:
-        text = next(text for text in data if not _is_json(text))
         msg = f"the stream holds an event that is not JSON: {_excerpt(text)}"
         raise LLMResponseException(msg) from error
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except (ValueError, RecursionError):
-        return False
-    return True
 
 
 _BRACKET = re.compile(r"[][{}]")
@@ -407,24 +471,26 @@ class _BareJson:
 def _outside_strings(text: str) -> str:
     """``text`` without its JSON strings: escapes dropped, then every other piece between quotes.
 
-    A block with few quotes and no escapes (a huge string's line) is cut with ``find``, so
-    the string's inside is never copied.
+    In a long block (a huge string's line) the first ``_FEW_QUOTES`` strings are cut with
+    ``find``, so a huge string's inside is never copied, nor counted; the rest is split.
     """
     if '"' not in text:
         return text
     if "\\" in text:
         text = text.replace("\\\\", "").replace('\\"', "")
-    elif len(text) > _LONG_LINE and text.count('"') <= _FEW_QUOTES:
-        pieces, pos = [], 0
-        while (opening := text.find('"', pos)) >= 0:
+    pieces: list[str] = []
+    pos = 0
+    if len(text) > _LONG_LINE:
+        for _ in range(_FEW_QUOTES):
+            opening = text.find('"', pos)
+            if opening < 0:
+                break
             pieces.append(text[pos:opening])
             closing = text.find('"', opening + 1)
             if closing < 0:
                 return "".join(pieces)
             pos = closing + 1
-        pieces.append(text[pos:])
-        return "".join(pieces)
-    return "".join(text.split('"')[::2])
+    return "".join([*pieces, *text[pos:].split('"')[::2]])
 
 
 _FEW_QUOTES = 64
