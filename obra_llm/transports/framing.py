@@ -43,15 +43,19 @@ class SSEEvent(NamedTuple):
     id: str | None = None
 
 
-def _line_blocks(chunks: Iterable[bytes], *, max_line_bytes: int, any_ending: bool) -> Iterator[bytes]:
+def _line_blocks(
+    chunks: Iterable[bytes], *, max_line_bytes: int, any_ending: bool, keep_endings: bool = False
+) -> Iterator[bytes]:
     """The complete lines of ``chunks`` in blocks, the block's last line ending dropped.
 
-    ``any_ending``: lines end at ``\\r\\n``, ``\\r`` or ``\\n``, left as they are (``_lf`` turns
-    them into ``\\n``; the SSE readers cut a run of ``\\r\\n`` events without that copy), a
-    chunk ending in ``\\r`` dropping the ``\\n`` the next one may start with, so ``\\r\\n`` in
-    a block is always one ending; otherwise only at ``\\n``. The last line is yielded even
-    unterminated. An unfinished line is kept as a list of chunks and joined once, when its
-    end arrives: appending to one growing ``bytes`` would copy it again for every chunk.
+    ``any_ending``: lines end at ``\\r\\n``, ``\\r`` or ``\\n``, turned into ``\\n``, or with
+    ``keep_endings`` left as they are (the SSE readers cut a run of ``\\r\\n`` events without
+    that copy); a chunk ending in ``\\r`` drops the ``\\n`` the next one may start with, so
+    ``\\r\\n`` in a block is always one ending. Otherwise lines end only at ``\\n``. Only the
+    piece of a chunk before its last line end can hold one: the pieces of a long line are
+    searched once, never the joined line. The last line is yielded even unterminated. An
+    unfinished line is kept as a list of chunks and joined once, when its end arrives:
+    appending to one growing ``bytes`` would copy it again for every chunk.
     """
     parts: list[bytes] = []
     size = 0
@@ -75,7 +79,7 @@ def _line_blocks(chunks: Iterable[bytes], *, max_line_bytes: int, any_ending: bo
             if size > max_line_bytes:
                 raise _overlong(max_line_bytes)
             continue
-        parts.append(chunk[:end])
+        parts.append(chunk[:end] if keep_endings or not any_ending else _lf(chunk[:end]))
         yield b"".join(parts)
         rest = chunk[cut + 1 :]
         parts, size = [rest], len(rest)
@@ -107,7 +111,7 @@ def iter_lines(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES)
     inside a character, so each complete line decodes on its own.
     """
     for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
-        yield from _decode(_lf(block)).split("\n")
+        yield from _decode(block).split("\n")
 
 
 def iter_ndjson(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -> Iterator[Any]:
@@ -144,7 +148,7 @@ def _sse_blocks(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[list[S
     """The events of each block of ``chunks``, in one list per block."""
     reader = _EventReader(gemini=False)
     first = True
-    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
+    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True, keep_endings=True):
         if first:
             block, first = block.removeprefix(b"\xef\xbb\xbf"), False
         reader.feed(block)
@@ -318,7 +322,7 @@ def iter_sse_or_json(
     """
     bare = _BareJson(max_value_bytes)
     reader = _EventReader(gemini=True)
-    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True):
+    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True, keep_endings=True):
         if bare.open:
             at: tuple[str, int] | None = (_decode(_lf(block)), 0)
         else:
