@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -22,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import obra_llm
@@ -37,6 +40,7 @@ __all__ = [
     "bounded",
     "drip",
     "error_text",
+    "fake_cli",
     "generate",
     "in_child",
     "main",
@@ -389,6 +393,14 @@ def in_child(config: Mapping[str, Any], *, stream: bool, limit: float, address_s
     if report["library"] != obra_llm.__file__:
         return {"child_failed": f"the child imported {report['library']}, not {obra_llm.__file__}"}
     return report
+
+
+def fake_cli(folder: str, source: str) -> Path:
+    """An executable Python script ``fake-codex`` in ``folder``: ``source`` after a shebang of this interpreter."""
+    fake = Path(folder) / "fake-codex"
+    fake.write_text(f"#!{sys.executable}\n{source}", encoding="utf-8")
+    os.chmod(fake, fake.stat().st_mode | stat.S_IXUSR)
+    return fake
 
 
 def run_cases(cases: Mapping[str, Callable[[], str | None]], *, parallel: int = 8) -> dict[str, str | None]:

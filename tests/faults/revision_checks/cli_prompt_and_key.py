@@ -4,27 +4,24 @@
   streamed (19bf5c7: the stdin feeder thread died, the CLI read an empty prompt, the call "succeeded");
 - item 5: a key the CLI prints (bare, base64, URL-encoded) shows in no error text (19bf5c7 quoted it).
 
-Run: ``python -m tests.faults.revision_checks.cli_prompt_and_key``, or with
-``PYTHONPATH=<old checkout>`` first to see the old revision fail. Exits 1 when any case fails.
+Run as the package docstring says; exits 1 when any case fails.
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import stat
 import sys
 import tempfile
-import urllib.parse
+from functools import partial
 from pathlib import Path
 
+if not __package__:  # run as a file: this repository's tests come after the library on sys.path
+    sys.path.append(str(Path(__file__).resolve().parents[3]))
+
 import obra_llm
+from tests.faults.revision_checks._loopback import FORMS, KEY, fake_cli, main, run_cases
 
-KEY = "sk-dummy-for-the-fake-cli-0123456789"
-FORMS = {"bare": KEY, "base64": base64.b64encode(f"user:{KEY}".encode()).decode(), "url-encoded": urllib.parse.quote(KEY, safe="")}
-
-FAKE_CODEX = '''#!{python}
-import json, os, sys
+FAKE_CODEX = '''import json, os, sys
 if sys.argv[1:2] == ["--version"]:
     print("codex-cli 0.169.0"); sys.exit(0)
 if sys.argv[1:3] == ["login", "status"]:
@@ -32,9 +29,9 @@ if sys.argv[1:3] == ["login", "status"]:
 prompt = sys.stdin.read()
 if os.environ.get("FAKE_PRINTS"):
     sys.stderr.write("error: request failed with key " + os.environ["FAKE_PRINTS"] + "\\n"); sys.exit(2)
-for event in ({{"type": "thread.started", "thread_id": "t-1"}}, {{"type": "turn.started"}},
-              {{"type": "item.completed", "item": {{"id": "i0", "type": "agent_message", "text": f"an answer to {{len(prompt)}} chars"}}}},
-              {{"type": "turn.completed", "usage": {{"input_tokens": 3, "output_tokens": 5}}}}):
+for event in ({"type": "thread.started", "thread_id": "t-1"}, {"type": "turn.started"},
+              {"type": "item.completed", "item": {"id": "i0", "type": "agent_message", "text": f"an answer to {len(prompt)} chars"}},
+              {"type": "turn.completed", "usage": {"input_tokens": 3, "output_tokens": 5}}):
     print(json.dumps(event), flush=True)
 '''
 
@@ -64,18 +61,15 @@ def _printed_key(fake: Path, form: str) -> str | None:
     return "the call succeeded"
 
 
-def main() -> int:
+def check() -> dict[str, str | None]:
+    """Every case's failure (``None``: ok), one after the other: the cases share the environment."""
     os.environ["OPENAI_API_KEY"] = KEY
     with tempfile.TemporaryDirectory() as folder:
-        fake = Path(folder) / "fake-codex"
-        fake.write_text(FAKE_CODEX.format(python=sys.executable), encoding="utf-8")
-        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-        cases = {f"item 9, unencodable prompt, {kind}": _unencodable_prompt(fake, kind == "streamed") for kind in ("whole", "streamed")}
-        cases |= {f"item 5, key printed by the CLI, {form}": _printed_key(fake, form) for form in FORMS}
-    for name, failure in cases.items():
-        print(f"{'FAIL' if failure else 'ok'}  {name}{': ' + failure if failure else ''}")
-    return 1 if any(cases.values()) else 0
+        fake = fake_cli(folder, FAKE_CODEX)
+        cases = {f"item 9, unencodable prompt, {kind}": partial(_unencodable_prompt, fake, kind == "streamed") for kind in ("whole", "streamed")}
+        cases |= {f"item 5, key printed by the CLI, {form}": partial(_printed_key, fake, form) for form in FORMS}
+        return run_cases(cases, parallel=1)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(check()))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import stat
 import sys
 import tempfile
 import threading
@@ -28,7 +27,7 @@ if not __package__:  # run as a file: this repository's tests come after the lib
     sys.path.append(str(Path(__file__).resolve().parents[3]))
 
 import obra_llm
-from tests.faults.revision_checks._loopback import PROVIDERS, Provider, Seen, bounded, main, run_cases, send, serve
+from tests.faults.revision_checks._loopback import PROVIDERS, Provider, Seen, bounded, fake_cli, main, run_cases, send, serve
 
 #: How long the server stalls at most (the interrupt comes after ``ALARM`` seconds).
 STALL = 10.0
@@ -110,8 +109,7 @@ def _retry_sleep(provider: Provider) -> str | None:
     return _counted(llm, calls=1, errors=0)
 
 
-FAKE_CODEX = """#!{python}
-import sys
+FAKE_CODEX = """import sys
 if sys.argv[1:2] == ["--version"]:
     print("codex-cli 0.169.0"); sys.exit(0)
 if sys.argv[1:3] == ["login", "status"]:
@@ -124,9 +122,7 @@ def _codex_not_logged_in() -> str | None:
     saved = {name: os.environ.pop(name) for name in ("OPENAI_API_KEY", "CODEX_API_KEY") if name in os.environ}
     try:
         with tempfile.TemporaryDirectory() as folder:
-            fake = Path(folder) / "fake-codex"
-            fake.write_text(FAKE_CODEX.format(python=sys.executable), encoding="utf-8")
-            fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+            fake = fake_cli(folder, FAKE_CODEX)
             llm = obra_llm.create_llm({"type": "openai-codex", "codex_command": str(fake), "retry_attempts": 1})
             outcome = bounded(lambda: llm.generate("hi"), limit=30)
     finally:
