@@ -343,26 +343,27 @@ def iter_sse_or_json(
 
 
 def _parsed(data: list[str]) -> Iterator[Any]:
-    """Each event's data parsed as JSON.
-
-    ``raw_decode`` first: ``json.loads`` spends more of a small value's time in Python around
-    the C scanner than in it. When that does not read the whole text (whitespace around the
-    value, or no value), ``json.loads`` decides, with its own errors.
-    """
+    """Each event's data parsed as JSON."""
     for text in data:
         try:
-            value, end = _DECODER.raw_decode(text)
-        except (ValueError, RecursionError):
-            end = -1
-        yield value if end == len(text) else _event_json(text)
+            yield _loads(text)
+        except (ValueError, RecursionError) as error:
+            msg = f"the stream holds an event that is not JSON: {_excerpt(text)}"
+            raise LLMResponseException(msg) from error
 
 
-def _event_json(text: str) -> Any:
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, with ``raw_decode`` first.
+
+    ``json.loads`` spends more of a small value's time in Python around the C scanner than
+    in it. When ``raw_decode`` does not read the whole text (whitespace around the value, or
+    no value), ``json.loads`` decides, with its own errors.
+    """
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as error:
-        msg = f"the stream holds an event that is not JSON: {_excerpt(text)}"
-        raise LLMResponseException(msg) from error
+        value, end = _DECODER.raw_decode(text)
+    except (ValueError, RecursionError):
+        end = -1
+    return value if end == len(text) else json.loads(text)
 
 
 _BRACKET = re.compile(r"[][{}]")
@@ -515,7 +516,7 @@ def json_object(data: str, *, what: str, provider: str | None = None) -> dict[st
     (e.g. "Anthropic streamed a ping event whose data") and quotes the payload.
     """
     try:
-        value = json.loads(data)
+        value = _loads(data)
     except (ValueError, RecursionError) as error:
         msg = f"{what} is not JSON: {data[:200]!r}"
         raise LLMResponseException(msg, provider=provider) from error

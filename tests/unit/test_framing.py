@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obra_llm.errors import LLMResponseException
-from obra_llm.transports.framing import SSEEvent, iter_lines, iter_ndjson, iter_sse, iter_sse_or_json
+from obra_llm.transports.framing import SSEEvent, iter_lines, iter_ndjson, iter_sse, iter_sse_or_json, json_object
 
 NDJSON = (
     '{"message":{"content":"héllo 👋"},"done":false}\r\n'
@@ -390,7 +390,9 @@ def _reference_sse(payload: bytes) -> list[SSEEvent]:
 
 
 _sse_lines = st.lists(
-    st.sampled_from(["data: {}", 'data: {"k": "v"}', "data:1", "data: 2", "data", "event: ping", "event: message", "id: 9", ": c", ""]),
+    st.sampled_from(
+        ["data: {}", 'data: {"k": "v"}', "data:1", "data: 2", "data", "event: ping", "event: message", "id: 9", ": c", ""]
+    ),
     max_size=8,
 )
 
@@ -426,3 +428,32 @@ def test_property_sse_fast_paths_equal_the_line_by_line_reference(
                 list(iter_sse_or_json(chunks))
         else:
             assert list(iter_sse_or_json(chunks)) == values
+
+
+_json_texts = st.one_of(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+        max_leaves=12,
+    ).map(json.dumps),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_json_texts, before=st.sampled_from(["", " ", "\n\t"]), after=st.sampled_from(["", " \r\n", "x", "{}"]))
+def test_property_json_object_parses_exactly_what_json_loads_accepts(text: str, before: str, after: str) -> None:
+    """Its ``raw_decode`` fast path changes only the speed: an object ``json.loads`` reads comes back
+    equal, and anything else (not JSON, extra data, not an object) raises the same response error."""
+    payload = before + text + after
+    try:
+        expected = json.loads(payload)
+    except ValueError:
+        with pytest.raises(LLMResponseException, match="^an event is not JSON: "):
+            json_object(payload, what="an event")
+        return
+    if isinstance(expected, dict):
+        assert json_object(payload, what="an event") == expected
+    else:
+        with pytest.raises(LLMResponseException, match="^an event is not a JSON object: "):
+            json_object(payload, what="an event")
