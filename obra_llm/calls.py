@@ -13,14 +13,17 @@ import random
 import time
 from collections.abc import Callable, Generator, Mapping
 from contextvars import ContextVar
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from obra_llm.errors import ConfigError, LLMException, LLMTimeoutException
 from obra_llm.metrics import Metrics
 from obra_llm.retry import RetryManager, RetryPolicy
 from obra_llm.scoped import ScopedValue
 
-__all__ = ["CallRunner", "Completion", "StreamEnd", "call_budget", "current_budget", "token_count", "untranslated"]
+__all__ = ["CallRunner", "Completion", "StreamEnd", "call_budget", "current_budget", "token_count", "untranslated", "within_budget"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: Seconds the calls started in this context may take in all (``None``: no outer bound).
 _BUDGET: ContextVar[float | None] = ContextVar("obra_llm_call_budget", default=None)
@@ -34,6 +37,18 @@ def call_budget(seconds: float) -> ScopedValue[float | None]:
     budget is read when a call starts, so open it right around the call.
     """
     return ScopedValue(_BUDGET, seconds)
+
+
+def within_budget(seconds: float, call: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """``call(*args, **kwargs)`` inside ``call_budget(seconds)``: one frame, where a ``with`` block takes three.
+
+    A fallback chain starts every member call this way.
+    """
+    token = _BUDGET.set(seconds)
+    try:
+        return call(*args, **kwargs)
+    finally:
+        _BUDGET.reset(token)
 
 
 def current_budget() -> float | None:

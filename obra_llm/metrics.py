@@ -55,12 +55,9 @@ class Metrics:
         completion_tokens: int = 0,
         failed: bool = False,
         timed_out: bool = False,
-        count: bool = False,
     ) -> None:
-        """Finish one started call: its time, tokens and outcome (``count``: its start was not recorded)."""
+        """Finish one started call: its time, tokens and outcome."""
         with self._lock:
-            if count:
-                self._calls += 1
             self._latency_ms += latency_ms
             self._prompt_tokens += prompt_tokens
             self._completion_tokens += completion_tokens

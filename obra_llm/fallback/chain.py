@@ -3,7 +3,7 @@
 A call tries the members in order. It moves on from a member only for the failure classes
 configured (``obra_llm.fallback.failures``), skips members cooling down after such a failure
 (``obra_llm.fallback.cooldown``), never starts a member with too little of the chain's
-deadline left, and gives each member what is left as its budget (``obra_llm.calls.call_budget``),
+deadline left, and gives each member what is left as its budget (``obra_llm.calls.within_budget``),
 so that a member's own retries cannot outlast the chain. A stream moves on only before its
 first piece reached the caller. Members are used only through the ``LLMPlugin`` Protocol
 and the declared optional surface, so any registered type, HTTP or CLI, can be one.
@@ -19,14 +19,13 @@ from typing import Any, ClassVar, NamedTuple, Self, TypeVar, Unpack, cast
 
 import attrs
 
-from obra_llm.calls import call_budget, current_budget
+from obra_llm.calls import current_budget, within_budget
 from obra_llm.config.convert import parse_settings
 from obra_llm.errors import ConfigError, LLMConnectionException, LLMException, LLMTimeoutException
 from obra_llm.fallback.cooldown import Admission, Cooldowns
 from obra_llm.fallback.counters import ChainCounters, FallbackMetrics
 from obra_llm.fallback.failures import classify
 from obra_llm.fallback.settings import FallbackSettings, member_type
-from obra_llm.metrics import Metrics
 from obra_llm.protocol import (
     GenerateOptions,
     LLMPlugin,
@@ -56,7 +55,7 @@ class _Member(NamedTuple):
     name: str
     llm: LLMPlugin | None
     down: str | None = None
-    #: Whether it honours ``call_budget`` (obra_llm's providers); others get the budget as ``timeout``.
+    #: Whether it honours the call budget (obra_llm's providers); others get the budget as ``timeout``.
     budgeted: bool = True
 
 
@@ -69,7 +68,6 @@ class _Chain:
     moves_on: frozenset[str]
     cooldowns: Cooldowns
     counters: ChainCounters
-    metrics: Metrics
 
 
 class FallbackLLM:
@@ -118,7 +116,6 @@ class FallbackLLM:
             moves_on=settings.moves_on(),
             cooldowns=Cooldowns(len(members), clock=self._clock),
             counters=ChainCounters([member.name for member in members]),
-            metrics=Metrics(),
         )
         self._found_serving = None
         logger.debug("fallback chain ready: %s", " -> ".join(member.name for member in members))
@@ -132,14 +129,15 @@ class FallbackLLM:
 
         The one call path for whole answers: ``generate`` is one use, a structured answer another.
         """
-        chain = self._ready()
-        started = self._clock()
+        chain = self._chain or self._ready()
+        clock = self._clock
+        started = clock()
         try:
-            _, result = self._serve(chain, member_call, options, self._deadline_at(chain, started))
+            index, result = self._serve(chain, member_call, options, self._deadline_at(chain, started))
         except Exception as error:
             self._record_failure(chain, started, error)
             raise
-        chain.metrics.record_end(count=True, latency_ms=self._elapsed_ms(started))
+        chain.counters.answered(index, (clock() - started) * 1000.0)
         return result
 
     def generate_structured(self, prompt: str, schema: Mapping[str, Any], /, **options: Unpack[GenerateOptions]) -> Any:
@@ -212,10 +210,10 @@ class FallbackLLM:
     def metrics(self) -> FallbackMetrics:
         """The chain's calls, errors, timeouts and latency; the members' tokens; and the split per member."""
         if self._chain is None:
-            return ChainCounters([]).snapshot(Metrics().snapshot(), [])
+            return ChainCounters([]).snapshot([])
         chain = self._chain
         members = [dict(member.llm.metrics) if member.llm is not None else {} for member in chain.members]
-        return chain.counters.snapshot(chain.metrics.snapshot(), members)
+        return chain.counters.snapshot(members)
 
     def estimate_tokens(self, text: str, /) -> int:
         """The first member's estimate (the first that started; obra_llm's default tokenizer if none did)."""
@@ -276,8 +274,7 @@ class FallbackLLM:
             if previous is not None:
                 counters.step(previous, index)
             try:
-                with call_budget(left):
-                    result = member_call(llm, options if member.budgeted else _with_timeout(options, left))
+                result = within_budget(left, member_call, llm, options if member.budgeted else _with_timeout(options, left))
             except LLMException as error:
                 chain.counters.failed(index)
                 failure = classify(error)
@@ -295,7 +292,6 @@ class FallbackLLM:
                 raise
             if admission == "trial":
                 cooldowns.passed(index, admission)
-            counters.served(index)
             return index, result
         if last_error is not None:
             last_error.add_note("fallback: every member of the chain failed or was skipped")
@@ -318,6 +314,7 @@ class FallbackLLM:
 
         try:
             serving, (items, first) = self._serve(chain, open_and_peek, options, deadline_at)
+            chain.counters.serving(serving)
             if first is not None:
                 yield first
                 clock = self._clock
@@ -327,7 +324,7 @@ class FallbackLLM:
                         raise LLMTimeoutException(msg, provider=_PROVIDER, retryable=False)
                     yield piece
         except GeneratorExit:
-            chain.metrics.record_end(count=True, latency_ms=self._elapsed_ms(started))
+            chain.counters.ended(self._elapsed_ms(started))
             raise
         except Exception as error:
             if serving is not None and isinstance(error, LLMException) and classify(error) in chain.moves_on:
@@ -337,7 +334,7 @@ class FallbackLLM:
         finally:
             if items is not None:
                 _close_stream(items)
-        chain.metrics.record_end(count=True, latency_ms=self._elapsed_ms(started))
+        chain.counters.ended(self._elapsed_ms(started))
 
     def _cool(self, chain: _Chain, index: int, admission: Admission | None, error: LLMException, deadline_at: float) -> None:
         """Start member ``index``'s cooldown, unless it was the chain's own deadline that ran out."""
@@ -378,9 +375,7 @@ class FallbackLLM:
         return started + (chain.settings.deadline if outer is None else min(chain.settings.deadline, outer))
 
     def _record_failure(self, chain: _Chain, started: float, error: BaseException) -> None:
-        chain.metrics.record_end(
-            count=True, latency_ms=self._elapsed_ms(started), failed=True, timed_out=isinstance(error, LLMTimeoutException)
-        )
+        chain.counters.ended(self._elapsed_ms(started), failed=True, timed_out=isinstance(error, LLMTimeoutException))
 
     def _elapsed_ms(self, started: float) -> float:
         return (self._clock() - started) * 1000.0

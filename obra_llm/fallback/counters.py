@@ -1,4 +1,4 @@
-"""``ChainCounters``: who served, failed and was skipped, and each fallback step, per chain (one lock)."""
+"""``ChainCounters``: a chain's calls, who served, failed and was skipped, and each fallback step (one lock)."""
 
 from __future__ import annotations
 
@@ -38,21 +38,48 @@ class FallbackMetrics(MetricsSnapshot):
 
 
 class ChainCounters:
-    """Per-member counters, fallback steps, and the member that answered last."""
+    """The chain's own call counters, who served, failed and was skipped, each fallback step, and the last to answer.
+
+    One lock for all of them, so that a whole answer is counted by one ``answered``: the
+    chain's cost over its first member is mostly these few updates.
+    """
 
     def __init__(self, names: Sequence[str]) -> None:
         self._lock = threading.Lock()
         self._names = tuple(names)
+        self._calls = 0
+        self._latency_ms = 0.0
+        self._errors = 0
+        self._timeouts = 0
         self._served = [0] * len(names)
         self._failed = [0] * len(names)
         self._skipped = [0] * len(names)
         self._steps: Counter[str] = Counter()
         self._last: int | None = None
 
-    def served(self, index: int) -> None:
+    def answered(self, index: int, latency_ms: float) -> None:
+        """A whole-answer chain call ended with member ``index``'s answer."""
+        with self._lock:
+            self._calls += 1
+            self._latency_ms += latency_ms
+            self._served[index] += 1
+            self._last = index
+
+    def serving(self, index: int) -> None:
+        """A stream's first piece came from member ``index`` (the call ends later, with ``ended``)."""
         with self._lock:
             self._served[index] += 1
             self._last = index
+
+    def ended(self, latency_ms: float, *, failed: bool = False, timed_out: bool = False) -> None:
+        """A chain call ended otherwise: a stream that finished or was abandoned, or a failure."""
+        with self._lock:
+            self._calls += 1
+            self._latency_ms += latency_ms
+            if failed or timed_out:
+                self._errors += 1
+            if timed_out:
+                self._timeouts += 1
 
     def failed(self, index: int) -> None:
         with self._lock:
@@ -72,9 +99,10 @@ class ChainCounters:
         with self._lock:
             return self._last
 
-    def snapshot(self, chain: MetricsSnapshot, members: Sequence[Mapping[str, Any]]) -> FallbackMetrics:
-        """``chain``'s call counters with the members' tokens and retries added, then the split."""
+    def snapshot(self, members: Sequence[Mapping[str, Any]]) -> FallbackMetrics:
+        """The chain's call counters with the members' tokens and retries added, then the split."""
         with self._lock:
+            calls, latency_ms, errors, timeouts = self._calls, self._latency_ms, self._errors, self._timeouts
             split: list[MemberMetrics] = [
                 {
                     "member": name,
@@ -88,11 +116,11 @@ class ChainCounters:
             steps = dict(self._steps)
         summed = {key: sum(_count(member, key) for member in members) for key in _SUMMED}
         return {
-            "calls": chain["calls"],
+            "calls": calls,
             "total_tokens": summed["total_tokens"],
-            "total_latency_ms": chain["total_latency_ms"],
-            "errors": chain["errors"],
-            "timeouts": chain["timeouts"],
+            "total_latency_ms": latency_ms,
+            "errors": errors,
+            "timeouts": timeouts,
             "prompt_tokens": summed["prompt_tokens"],
             "completion_tokens": summed["completion_tokens"],
             "retries": summed["retries"],
