@@ -68,6 +68,8 @@ class _Chain:
     moves_on: frozenset[str]
     cooldowns: Cooldowns
     counters: ChainCounters
+    #: The first member's provider when it started and honours the budget: ``_answer`` tries it straight away.
+    first: LLMPlugin | None
 
 
 class FallbackLLM:
@@ -116,6 +118,7 @@ class FallbackLLM:
             moves_on=settings.moves_on(),
             cooldowns=Cooldowns(len(members), clock=self._clock),
             counters=ChainCounters([member.name for member in members]),
+            first=members[0].llm if members and members[0].budgeted else None,
         )
         self._found_serving = None
         logger.debug("fallback chain ready: %s", " -> ".join(member.name for member in members))
@@ -133,7 +136,7 @@ class FallbackLLM:
         clock = self._clock
         started = clock()
         try:
-            index, result = self._serve(chain, member_call, options, self._deadline_at(chain, started))
+            index, result = self._answer(chain, member_call, options, self._deadline_at(chain, started))
         except Exception as error:
             self._record_failure(chain, started, error)
             raise
@@ -247,16 +250,45 @@ class FallbackLLM:
 
     # -- the chain -----------------------------------------------------------------------
 
-    def _serve(
+    def _answer(
         self, chain: _Chain, member_call: MemberCall[T], options: GenerateOptions, deadline_at: float
     ) -> tuple[int, T]:
-        """The index of the member that answered, and its answer; raises when none does."""
+        """The index of the member that answered, and its answer; raises when none does.
+
+        The usual call, a trusted first member with time left, goes to that member straight
+        away; ``_serve`` walks the chain for any other, and after that member failed.
+        """
+        first = chain.first
+        if first is not None and chain.cooldowns.trusted(0):
+            left = deadline_at - self._clock()
+            if left > 0 and left >= chain.settings.min_member_time:
+                try:
+                    return 0, within_budget(left, member_call, first, options)
+                except LLMException as error:
+                    return self._serve(chain, member_call, options, deadline_at, first_failed=error)
+        return self._serve(chain, member_call, options, deadline_at)
+
+    def _serve(
+        self,
+        chain: _Chain,
+        member_call: MemberCall[T],
+        options: GenerateOptions,
+        deadline_at: float,
+        *,
+        first_failed: LLMException | None = None,
+    ) -> tuple[int, T]:
+        """``_answer`` member by member (``first_failed``: how the first member, tried already, failed)."""
         passed: list[str] = []
         last_error: LLMException | None = None
         last_line = 0
         previous: int | None = None
+        if first_failed is not None:
+            self._move_on(chain, 0, "trusted", first_failed, deadline_at, passed)
+            last_error, previous = first_failed, 0
         clock, cooldowns, counters, min_member_time = self._clock, chain.cooldowns, chain.counters, chain.settings.min_member_time
-        for index, member in enumerate(chain.members):
+        members = chain.members
+        for index in range(0 if first_failed is None else 1, len(members)):
+            member = members[index]
             llm = member.llm
             if llm is None:
                 counters.skipped(index)
@@ -276,19 +308,11 @@ class FallbackLLM:
             try:
                 result = within_budget(left, member_call, llm, options if member.budgeted else _with_timeout(options, left))
             except LLMException as error:
-                chain.counters.failed(index)
-                failure = classify(error)
-                if failure not in chain.moves_on:
-                    chain.cooldowns.passed(index, admission)
-                    _with_notes(error, passed)
-                    raise
-                self._cool(chain, index, admission, error, deadline_at)
-                logger.info("fallback: %s failed (%s), moving on: %s", member.name, failure, error)
-                last_error, last_line, previous = error, len(passed), index
-                passed.append(f"{member.name} failed ({failure}): {error}")
+                self._move_on(chain, index, admission, error, deadline_at, passed)
+                last_error, last_line, previous = error, len(passed) - 1, index
                 continue
             except BaseException:
-                chain.cooldowns.released(index, admission)
+                cooldowns.released(index, admission)
                 raise
             if admission == "trial":
                 cooldowns.passed(index, admission)
@@ -297,6 +321,20 @@ class FallbackLLM:
             last_error.add_note("fallback: every member of the chain failed or was skipped")
             raise _with_notes(last_error, passed[:last_line] + passed[last_line + 1 :])
         raise self._nobody_to_try(chain, passed)
+
+    def _move_on(
+        self, chain: _Chain, index: int, admission: Admission, error: LLMException, deadline_at: float, passed: list[str]
+    ) -> None:
+        """Member ``index`` failed with ``error``: raise it unless the chain moves on for its class, else cool the member and note it."""
+        chain.counters.failed(index)
+        failure = classify(error)
+        if failure not in chain.moves_on:
+            chain.cooldowns.passed(index, admission)
+            raise _with_notes(error, passed)
+        self._cool(chain, index, admission, error, deadline_at)
+        name = chain.members[index].name
+        logger.info("fallback: %s failed (%s), moving on: %s", name, failure, error)
+        passed.append(f"{name} failed ({failure}): {error}")
 
     def _stream(self, chain: _Chain, prompt: str, options: GenerateOptions) -> Generator[str, None, None]:
         started = self._clock()
@@ -313,7 +351,7 @@ class FallbackLLM:
                 raise
 
         try:
-            serving, (items, first) = self._serve(chain, open_and_peek, options, deadline_at)
+            serving, (items, first) = self._answer(chain, open_and_peek, options, deadline_at)
             chain.counters.serving(serving)
             if first is not None:
                 yield first

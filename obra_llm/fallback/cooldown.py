@@ -33,6 +33,10 @@ class Cooldowns:
         self._until: list[float | None] = [None] * size
         self._trial = [False] * size
 
+    def trusted(self, index: int) -> bool:
+        """Whether member ``index`` is trusted now (read without the lock, as ``admit`` does first)."""
+        return self._until[index] is None
+
     def admit(self, index: int) -> Admission | None:
         """Let a call try member ``index`` now, or ``None``: skip it (cooling, or another call holds the trial)."""
         if self._until[index] is None:
