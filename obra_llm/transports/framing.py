@@ -55,9 +55,11 @@ def _line_blocks(
     piece of a chunk before its last line end can hold one: the pieces of a long line are
     searched once, never the joined line. The last line is yielded even unterminated. An
     unfinished line is kept as a list of chunks and joined once, when its end arrives:
-    appending to one growing ``bytes`` would copy it again for every chunk.
+    appending to one growing ``bytes`` would copy it again for every chunk. A line longer
+    than ``max_line_bytes`` raises, wherever the chunks were cut: only a block that is
+    longer as a whole is split to measure its lines.
     """
-    parts: list[bytes] = []
+    parts: list[bytes | bytearray] = []
     size = 0
     after_cr = False
     for chunk in chunks:
@@ -74,12 +76,18 @@ def _line_blocks(
             else:
                 end = cut - 1 if cut > 0 and chunk[cut - 1] == _CR else cut
         if cut < 0:
-            parts.append(chunk)
+            if len(chunk) < _SMALL_CHUNK and parts and type(parts[-1]) is bytearray:
+                parts[-1] += chunk
+            else:
+                parts.append(bytearray(chunk) if len(chunk) < _SMALL_CHUNK else chunk)
             size += len(chunk)
             if size > max_line_bytes:
                 raise _overlong(max_line_bytes)
             continue
-        parts.append(chunk[:end] if keep_endings or not any_ending else _lf(chunk[:end]))
+        lines = chunk[:end] if keep_endings or not any_ending else _lf(chunk[:end])
+        if size + len(lines) > max_line_bytes and _longest_line(lines, size, any_ending=any_ending) > max_line_bytes:
+            raise _overlong(max_line_bytes)
+        parts.append(lines)
         yield b"".join(parts)
         rest = chunk[cut + 1 :]
         parts, size = [rest], len(rest)
@@ -91,6 +99,15 @@ def _line_blocks(
 
 
 _CR = ord("\r")
+#: A piece of an unfinished line shorter than this is copied onto the last piece: a peer
+#: sending a line a few bytes at a time would otherwise cost a ``bytes`` object (~35 bytes) each.
+_SMALL_CHUNK = 4096
+
+
+def _longest_line(lines: bytes, pending: int, *, any_ending: bool) -> int:
+    """The length of the longest of ``lines`` (whole lines), the first continuing ``pending`` bytes kept before."""
+    split = (_lf(lines) if any_ending else lines).split(b"\n")
+    return max(pending + len(split[0]), max(map(len, split[1:]), default=0))
 
 
 def _lf(block: bytes) -> bytes:
@@ -147,14 +164,20 @@ def iter_sse(chunks: Iterable[bytes], *, max_line_bytes: int = MAX_LINE_BYTES) -
 def _sse_blocks(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[list[SSEEvent]]:
     """The events of each block of ``chunks``, in one list per block."""
     reader = _EventReader(gemini=False)
-    first = True
-    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True, keep_endings=True):
-        if first:
-            block, first = block.removeprefix(b"\xef\xbb\xbf"), False
+    for block in _event_stream_blocks(chunks, max_line_bytes):
         reader.feed(block)
         yield reader.take()
     reader.dispatch()
     yield reader.take()
+
+
+def _event_stream_blocks(chunks: Iterable[bytes], max_line_bytes: int) -> Iterator[bytes]:
+    """The blocks of lines an SSE reader reads: every line ending kept, one leading BOM skipped."""
+    blocks = _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True, keep_endings=True)
+    for block in blocks:
+        yield block.removeprefix(b"\xef\xbb\xbf")
+        break
+    yield from blocks
 
 
 _new_tuple = tuple.__new__
@@ -288,7 +311,7 @@ class _EventReader:
                     self.data.append(value)
                 elif name == "event":
                     self.event = value
-                elif name == "id":
+                elif name == "id" and "\0" not in value:  # WHATWG: an id holding NUL is ignored
                     self.event_id = value
             if cut < 0:
                 return None
@@ -322,7 +345,7 @@ def iter_sse_or_json(
     """
     bare = _BareJson(max_value_bytes)
     reader = _EventReader(gemini=True)
-    for block in _line_blocks(chunks, max_line_bytes=max_line_bytes, any_ending=True, keep_endings=True):
+    for block in _event_stream_blocks(chunks, max_line_bytes):
         if bare.open:
             at: tuple[str, int] | None = (_decode(_lf(block)), 0)
         else:
@@ -403,13 +426,12 @@ class _BareJson:
 
     def feed(self, text: str, pos: int) -> tuple[str, int] | None:
         """Read ``text[pos:]`` (whole lines); return the text and position after the value, or ``None`` when it is all taken."""
-        if self.pending:
-            if pos:
-                text, pos = text[pos:], 0
+        joined = False
+        if self.pending:  # then ``pos`` is 0: a kept value's next lines are fed whole
             if not self._closes_in(text):
                 self._keep(text)
                 return None
-            text = "\n".join([*self.pending, text])
+            text, joined = "\n".join([*self.pending, text]), True
             self.pending, self.size = [], 0
         if self.fresh:
             self.fresh = False
@@ -428,7 +450,10 @@ class _BareJson:
             except json.JSONDecodeError as error:
                 tail = text[pos:]
                 self.depth = 0
-                if not self._closes_in(tail) and self.depth > 0:
+                # A kept value that the count said closes is complete: strings do not span
+                # lines in JSON, so the count is exact and a failure here is final (counting
+                # again would rescan everything kept, for every later line, on bad input).
+                if not joined and not self._closes_in(tail) and self.depth > 0:
                     self._keep(tail)
                     return None
                 raise self._error(f"the stream holds a JSON value that is not valid: {_excerpt(tail)}") from error
@@ -437,7 +462,7 @@ class _BareJson:
             if end - pos > self.max_value_bytes:
                 raise self._error(f"a JSON value of the stream exceeds {self.max_value_bytes} bytes")
             self.values.append(value)
-            pos = end
+            pos, joined = end, False
             if not self.array:
                 self.open = False
                 return text, pos

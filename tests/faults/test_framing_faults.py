@@ -122,3 +122,47 @@ def test_many_events_in_one_chunk_read_in_linear_time(reader: str, payload: byte
     read: Callable[[Iterable[bytes]], Iterator[Any]] = getattr(framing, reader)
     values = b"[" + b",".join(_SMALL_VALUE for _ in range(payload.count(b"candidates"))) + b"]"
     _assert_linear(lambda chunks: _drain(read([b"".join(chunks)])), payload, values)
+
+
+def test_a_bare_value_with_a_stray_quote_fails_at_once_not_after_rescanning_every_line() -> None:
+    """An odd ``"`` on a line of a pretty-printed value, then closing brackets line after line.
+
+    Strings cannot span lines in JSON, so once the bracket count says the kept value
+    closes, a value that does not parse is invalid: it raises there. Before, each later
+    ``}`` line re-counted everything kept (8,000 lines 0.08 s, 32,000 lines 0.57 s, so
+    minutes at a 1 MiB bound).
+    """
+    payload = b'{\n"\n' + b"}\n" * 200_000
+    chunks = [payload[start : start + 2] for start in range(0, len(payload), 2)]  # one line per chunk
+
+    def read(chunks: list[bytes]) -> None:
+        with pytest.raises(LLMException, match="not valid"):
+            _drain(framing.iter_sse_or_json(chunks, max_value_bytes=1 << 22))
+
+    budget = max(_BUDGET * min(_seconds(lambda: json.loads(b"[" + b"{}," * 100_000 + b"{}]")) for _ in range(2)), _FLOOR_SECONDS)
+    spent = _seconds(lambda: read(chunks))
+    assert spent <= budget, f"took {spent:.2f} s, over {budget:.2f} s"
+
+
+def test_a_line_sent_a_few_bytes_at_a_time_is_kept_in_little_more_than_its_size() -> None:
+    """A peer dripping a long line in 2-byte chunks: the line's pieces are merged as they come.
+
+    One ``bytes`` object per chunk cost ~35 bytes each: a 1 MB line peaked at ~63 MB.
+    """
+    import tracemalloc
+
+    size = 1_000_000
+
+    def drip() -> Iterator[bytes]:
+        for _ in range(size // 2):
+            yield bytes(b"x" + b"y")  # a new object each time, as a socket read gives
+        yield b"\n"
+
+    tracemalloc.start()
+    try:
+        lines = list(framing.iter_lines(drip(), max_line_bytes=2 * size))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert lines == ["xy" * (size // 2)]
+    assert peak < 8 * size, f"a {size / 1e6:g} MB line peaked at {peak / 1e6:.1f} MB"

@@ -382,7 +382,7 @@ def _reference_sse(payload: bytes) -> list[SSEEvent]:
             data.append(value)
         elif name == "event":
             event = value
-        elif name == "id":
+        elif name == "id" and "\0" not in value:
             event_id = value
     if data:
         events.append(SSEEvent("\n".join(data), event or "message", event_id))
@@ -391,7 +391,7 @@ def _reference_sse(payload: bytes) -> list[SSEEvent]:
 
 _sse_lines = st.lists(
     st.sampled_from(
-        ["data: {}", 'data: {"k": "v"}', "data:1", "data: 2", "data", "event: ping", "event: message", "id: 9", ": c", ""]
+        ["data: {}", 'data: {"k": "v"}', "data:1", "data: 2", "data", "event: ping", "event: message", "id: 9", "id: 1\0", ": c", ""]
     ),
     max_size=8,
 )
@@ -457,3 +457,43 @@ def test_property_json_object_parses_exactly_what_json_loads_accepts(text: str, 
     else:
         with pytest.raises(LLMResponseException, match="^an event is not a JSON object: "):
             json_object(payload, what="an event")
+
+
+@given(data=st.data())
+def test_an_id_holding_nul_is_ignored_and_the_last_id_stays(data: st.DataObject) -> None:
+    """WHATWG: an ``id`` field whose value contains NUL does not change the last event id."""
+    payload = b"id: 1\n\ndata: a\n\nid: x\x00y\ndata: b\n\n"
+    assert list(iter_sse(data.draw(chunkings(payload)))) == [SSEEvent("a", "message", "1"), SSEEvent("b", "message", "1")]
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"\xef\xbb\xbf[1, 2]", [1, 2]),
+        (b"\xef\xbb\xbfdata: 1\n\ndata: 2\n\n", [1, 2]),
+        (b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n', [{"a": 1}, {"a": 2}]),
+    ],
+    ids=["array", "sse", "bare"],
+)
+@given(data=st.data())
+def test_sse_or_json_skips_one_leading_bom_however_chunked(payload: bytes, expected: list[Any], data: st.DataObject) -> None:
+    """A BOM before Gemini's stream is skipped as ``iter_sse`` skips it, not read as a field name that loses every value."""
+    assert list(iter_sse_or_json(data.draw(chunkings(payload)))) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.text(st.characters(blacklist_characters="\r\n"), max_size=6).map(str.encode), min_size=1, max_size=8),
+    ending=st.sampled_from([b"\n", b"\r\n", b"\r"]),
+    bound=st.integers(min_value=1, max_value=14),
+    data=st.data(),
+)
+def test_property_a_line_over_the_bound_raises_however_chunked(lines: list[bytes], ending: bytes, bound: int, data: st.DataObject) -> None:
+    """``max_line_bytes`` holds for every line: inside one chunk, across chunks, or cut anywhere."""
+    payload = ending.join(lines) + ending
+    chunks = data.draw(chunkings(payload))
+    if max(map(len, lines)) > bound:
+        with pytest.raises(LLMResponseException, match=f"exceeds {bound} bytes"):
+            list(iter_lines(chunks, max_line_bytes=bound))
+    else:
+        assert list(iter_lines(chunks, max_line_bytes=bound)) == [line.decode() for line in lines]
