@@ -32,6 +32,7 @@ from tests.support.live_server import (
     QUESTION,
     STREAM_QUESTION,
     LiveServer,
+    assert_one_call_counted,
     skip_unless_installed,
     tokenize,
 )
@@ -63,12 +64,7 @@ def _claude(claude_bin: str, version: str, live: LiveServer, **extra: object) ->
 
 
 def _counted(llm: ClaudeCodeCLI, live: LiveServer, answer: str) -> None:
-    metrics = llm.metrics
-    assert metrics["calls"] == 1 and metrics["errors"] == 0 and metrics["retries"] == 0
-    assert metrics["prompt_tokens"] > tokenize(live, CLAUDE_SYSTEM), "the system prompt and the question were counted"
-    assert 0 < metrics["completion_tokens"] <= CLAUDE_MAX_TOKENS, "the cap reached the server"
-    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
-    assert tokenize(live, answer) <= metrics["completion_tokens"] + 1, "the answer is what the model wrote"
+    assert_one_call_counted(llm.metrics, live, answer, prompt_over=tokenize(live, CLAUDE_SYSTEM), completion_cap=CLAUDE_MAX_TOKENS)
 
 
 def test_generate_through_the_messages_api(

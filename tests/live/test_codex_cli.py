@@ -22,7 +22,14 @@ from obra_llm.recording.mode import RecordMode
 from obra_llm.recording.transcripts import TranscriptRecorder
 from obra_llm.transports.process import SubprocessRunner
 from tests.contract.conftest import REPO, recording
-from tests.support.live_server import OUTPUT_CAP, QUESTION, STREAM_QUESTION, LiveServer, skip_unless_installed, tokenize
+from tests.support.live_server import (
+    OUTPUT_CAP,
+    QUESTION,
+    STREAM_QUESTION,
+    LiveServer,
+    assert_one_call_counted,
+    skip_unless_installed,
+)
 
 pytestmark = pytest.mark.live
 skip_unless_installed()
@@ -44,12 +51,7 @@ def _codex(codex_bin: str, version: str, live: LiveServer) -> tuple[CodexCLI, Tr
 
 
 def _counted(llm: CodexCLI, live: LiveServer, answer: str) -> None:
-    metrics = llm.metrics
-    assert metrics["calls"] == 1 and metrics["errors"] == 0 and metrics["retries"] == 0
-    assert metrics["prompt_tokens"] > MIN_AGENT_PROMPT, "the CLI's agent prompt was evaluated and counted"
-    assert 0 < metrics["completion_tokens"] <= (live.output_cap or OUTPUT_CAP)
-    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
-    assert tokenize(live, answer) <= metrics["completion_tokens"] + 1, "the answer is what the model wrote"
+    assert_one_call_counted(llm.metrics, live, answer, prompt_over=MIN_AGENT_PROMPT, completion_cap=live.output_cap or OUTPUT_CAP)
 
 
 def test_generate_through_the_responses_api(

@@ -13,7 +13,7 @@ Without the local install the live tests skip with one line saying how to instal
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -124,3 +124,17 @@ def tokenize(server: LiveServer, text: str) -> int:
     response.raise_for_status()
     return len(response.json()["tokens"])
 
+
+
+def assert_one_call_counted(metrics: Mapping[str, Any], live: LiveServer, answer: str, *, prompt_over: int, completion_cap: int) -> None:
+    """One call that succeeded first time, its tokens as the server counted them.
+
+    The prompt is over ``prompt_over`` tokens (what the CLI adds: its agent or system prompt),
+    the answer within ``completion_cap`` (the cap reached the server), and ``answer`` is
+    what the model wrote.
+    """
+    assert metrics["calls"] == 1 and metrics["errors"] == 0 and metrics["retries"] == 0
+    assert metrics["prompt_tokens"] > prompt_over, "the CLI's own prompt and the question were counted"
+    assert 0 < metrics["completion_tokens"] <= completion_cap, "the output cap reached the server"
+    assert metrics["total_tokens"] == metrics["prompt_tokens"] + metrics["completion_tokens"]
+    assert tokenize(live, answer) <= metrics["completion_tokens"] + 1, "the answer is what the model wrote"
