@@ -23,7 +23,6 @@ from obra_llm.recording.transcripts import TranscriptRecorder
 from obra_llm.transports.process import SubprocessRunner
 from tests.contract.conftest import REPO, recording
 from tests.support.live_server import (
-    OUTPUT_CAP,
     QUESTION,
     STREAM_QUESTION,
     LiveServer,
@@ -51,7 +50,7 @@ def _codex(codex_bin: str, version: str, live: LiveServer) -> tuple[CodexCLI, Tr
 
 
 def _counted(llm: CodexCLI, live: LiveServer, answer: str) -> None:
-    assert_one_call_counted(llm.metrics, live, answer, prompt_over=MIN_AGENT_PROMPT, completion_cap=live.output_cap or OUTPUT_CAP)
+    assert_one_call_counted(llm.metrics, live, answer, prompt_over=MIN_AGENT_PROMPT, completion_cap=live.output_cap)
 
 
 def test_generate_through_the_responses_api(

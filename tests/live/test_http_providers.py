@@ -61,10 +61,11 @@ def test_generate_answers_and_counts_usage(make: Maker, live: LiveServer) -> Non
 
     assert answer.strip(), "a real model answers something"
     prompt_tokens, completion_tokens, total = _usage(llm)
-    assert prompt_tokens > tokenize(live, QUESTION) - 1, "the prompt (plus the chat template) was counted"
+    assert prompt_tokens >= (tokenize(live, QUESTION) or 1), "the prompt (plus the chat template) was counted"
     assert 0 < completion_tokens <= 48
     assert total == prompt_tokens + completion_tokens
-    assert abs(completion_tokens - tokenize(live, answer)) <= 1, "usage agrees with the server's tokenizer"
+    written = tokenize(live, answer)
+    assert written is None or abs(completion_tokens - written) <= 1, "usage agrees with the server's tokenizer"
     assert llm.metrics["calls"] == 1 and llm.metrics["errors"] == 0
     assert llm.metrics["total_latency_ms"] > 0
 
@@ -87,7 +88,7 @@ def test_max_tokens_is_honoured(make: Maker, live: LiveServer) -> None:
 
     assert answer.strip()
     assert _usage(llm)[1] == 5, "a long story stops at the cap"
-    assert tokenize(live, answer) <= 6
+    assert (tokenize(live, answer) or 0) <= 6
 
 
 def test_streamed_max_tokens_is_honoured(make: Maker) -> None:
@@ -154,7 +155,12 @@ def test_model_info_takes_the_window_from_the_server_or_guesses_none(make: Maker
     assert info["provider"] == dialect
     assert info["model_name"] == live.model
     assert live.url in str(info["endpoint"])
-    assert info["context_length"] == (live.context_length if dialect == "llamacpp" else None)
+    if dialect != "llamacpp":
+        assert info["context_length"] is None
+    elif live.context_length is not None:  # the local server: its window is known
+        assert info["context_length"] == live.context_length
+    else:  # a server elsewhere reports its own window, or none
+        assert info["context_length"] is None or info["context_length"] > 0
 
 
 @pytest.mark.parametrize("dialect", ["openai"])

@@ -10,10 +10,11 @@ import pytest
 from obra_llm.cli import main
 from obra_llm.llama_server import find_install, running_server
 from tests.support.leaks import no_leaks
-from tests.support.live_server import LiveServer, skip_unless_installed
+from tests.support.live_server import LiveServer, local_server_only, skip_unless_installed
 
 pytestmark = pytest.mark.live
 skip_unless_installed()
+local_server_only()
 
 
 def test_the_server_says_which_build_and_model_it_is(live: LiveServer) -> None:

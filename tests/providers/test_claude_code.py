@@ -130,10 +130,10 @@ def test_generate_stream_replays_the_real_pieces(transcripts: list[Transcript]) 
 
 @pytest.mark.parametrize(("recording", "question", "streamed"), [("live_generate", QUESTION, False), ("live_stream", STREAM_QUESTION, True)])
 def test_a_real_model_answer_replays(transcripts: list[Transcript], recording: str, question: str, streamed: bool) -> None:
-    """Claude Code against llama-server + SmolLM2-135M (recorded by tests/live/test_claude_code_cli.py): what the real run printed."""
+    """Claude Code against a real model (llama-server + SmolLM2-135M as committed; recorded by tests/live/test_claude_code_cli.py): what the real run printed."""
     recorded = Transcript.load(CASSETTES / f"{recording}.json")
     source = recorded.provenance.source
-    assert source.startswith("real Claude Code ") and " + real server: llama.cpp " in source and source.endswith(" + SmolLM2-135M-Instruct")
+    assert source.startswith("real Claude Code ") and " + real server: " in source, "the real CLI against a real model server (any: docs/recording.md)"
     [result] = [event for event in map(json.loads, (line.line for line in recorded.stdout)) if event["type"] == "result"]
     llm = _replayed(transcripts, **CLAUDE_SETTINGS)
 

@@ -106,10 +106,10 @@ def test_generate_replays_the_real_success(transcripts: list[Transcript]) -> Non
 
 @pytest.mark.parametrize(("recording", "question", "streamed"), [("live_generate", QUESTION, False), ("live_stream", STREAM_QUESTION, True)])
 def test_a_real_model_answer_replays(transcripts: list[Transcript], recording: str, question: str, streamed: bool) -> None:
-    """codex-cli against llama-server + SmolLM2-135M (recorded by tests/live/test_codex_cli.py): what the real run printed."""
+    """codex-cli against a real model (llama-server + SmolLM2-135M as committed; recorded by tests/live/test_codex_cli.py): what the real run printed."""
     recorded = Transcript.load(CASSETTES / f"{recording}.json")
     source = recorded.provenance.source
-    assert source.startswith("real codex-cli ") and " + real server: llama.cpp " in source and source.endswith(" + SmolLM2-135M-Instruct")
+    assert source.startswith("real codex-cli ") and " + real server: " in source, "the real CLI against a real model server (any: docs/recording.md)"
     events = [json.loads(line.line) for line in recorded.stdout]
     said = [event["item"]["text"] for event in events if event["type"] == "item.completed" and event["item"]["type"] == "agent_message"]
     [usage] = [event["usage"] for event in events if event["type"] == "turn.completed"]
