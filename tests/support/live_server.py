@@ -125,14 +125,15 @@ def tokenize(server: LiveServer, text: str) -> int | None:
 
     llama-server and vLLM both serve ``/tokenize``, with different bodies: llama-server's is tried first.
     """
-    response = None
+    answered = []
     for body in ({"content": text}, {"model": server.model, "prompt": text, "add_special_tokens": False}):
         response = httpx.post(f"{server.url}/tokenize", json=body, timeout=10.0, trust_env=False)
         if response.status_code in (404, 405):
             return None
         if response.is_success:
             return len(response.json()["tokens"])
-    msg = f"{server.url}/tokenize answered {response.status_code if response else '?'} to llama-server's and vLLM's bodies"
+        answered.append(response.status_code)
+    msg = f"{server.url}/tokenize answered {answered} to llama-server's and vLLM's bodies"
     raise AssertionError(msg)
 
 

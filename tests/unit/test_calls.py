@@ -6,7 +6,7 @@ from collections.abc import Callable, Generator
 
 import pytest
 
-from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems, call_budget, current_budget, token_count
+from obra_llm.calls import CallRunner, Completion, StreamEnd, StreamItems, call_budget, current_budget, token_count, within_budget
 from obra_llm.errors import (
     AuthenticationError,
     ConfigError,
@@ -398,6 +398,24 @@ def test_a_call_budget_shortens_the_retry_deadline() -> None:
     assert lefts[0] == 2.5  # the policy's own deadline (60 s) was cut to the budget
     assert clock.now - 1000.0 <= 2.5
     assert current_budget() is None  # the budget ends with its block
+
+
+def test_within_budget_opens_the_budget_for_that_call_alone() -> None:
+    """The one-frame form the fallback chain uses: the same budget as ``call_budget``, closed even when the call raises."""
+    clock = FakeClock()
+    runner = _runner(clock, attempts=10)
+    lefts: list[float] = []
+
+    def attempt(left: float) -> Completion:
+        lefts.append(left)
+        clock.advance(1.0)
+        raise LLMConnectionException("refused")
+
+    with pytest.raises(LLMConnectionException):
+        within_budget(2.5, runner.complete, attempt)
+
+    assert lefts[0] == 2.5
+    assert current_budget() is None
 
 
 def test_a_call_budget_never_lengthens_a_deadline() -> None:
