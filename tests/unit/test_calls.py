@@ -382,26 +382,14 @@ def test_token_count_reads_only_real_counts(usage: dict[str, object], expected: 
 # -- call_budget -------------------------------------------------------------------------
 
 
-def test_a_call_budget_shortens_the_retry_deadline() -> None:
-    clock = FakeClock()
-    runner = _runner(clock, attempts=10)
-    lefts: list[float] = []
-
-    def attempt(left: float) -> Completion:
-        lefts.append(left)
-        clock.advance(1.0)
-        raise LLMConnectionException("refused")
-
-    with call_budget(2.5), pytest.raises(LLMConnectionException):
-        runner.complete(attempt)
-
-    assert lefts[0] == 2.5  # the policy's own deadline (60 s) was cut to the budget
-    assert clock.now - 1000.0 <= 2.5
-    assert current_budget() is None  # the budget ends with its block
+def _in_a_block(seconds: float, call: Callable[[Callable[[float], Completion]], Completion], attempt: Callable[[float], Completion]) -> Completion:
+    with call_budget(seconds):
+        return call(attempt)
 
 
-def test_within_budget_opens_the_budget_for_that_call_alone() -> None:
-    """The one-frame form the fallback chain uses: the same budget as ``call_budget``, closed even when the call raises."""
+@pytest.mark.parametrize("opened", [_in_a_block, within_budget], ids=["call_budget", "within_budget"])
+def test_a_call_budget_shortens_the_retry_deadline(opened: Callable[..., Completion]) -> None:
+    """Either way of opening it (``within_budget`` is the one-frame form the fallback chain uses); closed when the call raises."""
     clock = FakeClock()
     runner = _runner(clock, attempts=10)
     lefts: list[float] = []
@@ -412,10 +400,11 @@ def test_within_budget_opens_the_budget_for_that_call_alone() -> None:
         raise LLMConnectionException("refused")
 
     with pytest.raises(LLMConnectionException):
-        within_budget(2.5, runner.complete, attempt)
+        opened(2.5, runner.complete, attempt)
 
-    assert lefts[0] == 2.5
-    assert current_budget() is None
+    assert lefts[0] == 2.5  # the policy's own deadline (60 s) was cut to the budget
+    assert clock.now - 1000.0 <= 2.5
+    assert current_budget() is None  # the budget ends with its block
 
 
 def test_a_call_budget_never_lengthens_a_deadline() -> None:
